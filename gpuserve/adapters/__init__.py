@@ -1,0 +1,27 @@
+"""The registry of targets. Each is a small module rendering one platform's files from the spec."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BuildError, Problem
+from .base import RenderedTarget, Target
+
+_TARGETS: dict[str, str] = {
+    "docker": "gpuserve.adapters.docker:DockerTarget",
+}
+
+
+def target_names() -> list[str]:
+    return list(_TARGETS)
+
+
+def get_target(name: str) -> Target:
+    if name not in _TARGETS:
+        raise BuildError("gpuserve build", [Problem("--target", name, "is not a target", ", ".join(_TARGETS), "pick one of the targets listed")])
+    module_name, _, attr = _TARGETS[name].partition(":")
+    target: Target = getattr(importlib.import_module(module_name), attr)()
+    return target
+
+
+__all__ = ["RenderedTarget", "Target", "get_target", "target_names"]

@@ -1,0 +1,95 @@
+"""What every target's directory shares: the user's code, gpuserve's runtime, pinned requirements, base images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .. import __version__
+from ..gpus import GpuRequest
+from ..loader import LoadedApp
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+# The runtime that runs inside containers: the spec side of gpuserve and runtime/, nothing else.
+RUNTIME_MODULES: tuple[str, ...] = ("__init__.py", "py.typed", "errors.py", "gpus.py", "spec.py", "decorator.py", "_inspect.py", "loader.py")
+
+# Versions the generated directories are tested with (tests install exactly these).
+PINS: dict[str, str] = {
+    "pydantic": "2.14.3",
+    "packaging": "26.3",
+    "fastapi": "0.165.0",
+    "uvicorn": "0.54.0",
+    "runpod": "1.12.0",
+    "cog": "0.23.1",
+    "modal": "1.6.4",
+}
+SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn")
+
+UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.14"
+CACHE_DIR = "/cache"
+
+
+def runtime_copies() -> dict[str, Path]:
+    """gpuserve's runtime files, copied into the build so the container needs no unpublished package."""
+    copies = {f"gpuserve/{name}": PACKAGE_DIR / name for name in RUNTIME_MODULES}
+    for path in sorted((PACKAGE_DIR / "runtime").glob("*.py")):
+        copies[f"gpuserve/runtime/{path.name}"] = path
+    return copies
+
+
+def code_copies(app: LoadedApp) -> dict[str, Path]:
+    """The user's module (a file, or a whole package directory of .py files)."""
+    source = app.source
+    if source is None:
+        return {}
+    if source.is_file():
+        return {f"{app.module_name}.py": source}
+    return {
+        f"{app.module_name}/{path.relative_to(source)}": path
+        for path in sorted(source.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def code_paths(app: LoadedApp) -> list[str]:
+    """Top-level names to COPY for the user's code."""
+    if app.source is not None and app.source.is_dir():
+        return [f"{app.module_name}/"]
+    return [f"{app.module_name}.py"]
+
+
+def requirements(app: LoadedApp, ours: tuple[str, ...]) -> list[str]:
+    """Pinned requirement lines: gpuserve's own needs, then the user's. A user's line for the same package wins."""
+    user = list(app.spec.image.pip)
+    user_names = {canonicalize_name(Requirement(line).name) for line in user}
+    lines = [f"{name}=={PINS[name]}" for name in ours if canonicalize_name(name) not in user_names]
+    return lines + user
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """The FROM line and how Python arrives in it."""
+
+    image: str
+    cuda: bool
+
+
+# CUDA 12.8 is the first with Blackwell (B200) kernels; 12.4 covers Turing to Hopper.
+_CUDA_12_8 = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
+_CUDA_12_4 = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+
+
+def base_image(gpu: GpuRequest | None, python: str) -> BaseImage:
+    """python slim for CPU models; a CUDA runtime new enough for every GPU in the fallback list otherwise."""
+    if gpu is None:
+        return BaseImage(f"python:{python}-slim-bookworm", cuda=False)
+    return BaseImage(_CUDA_12_8 if "B200" in gpu.types else _CUDA_12_4, cuda=True)
+
+
+def header(app: LoadedApp, target: str) -> str:
+    """The provenance line written at the top of rendered files."""
+    return f"Rendered by gpuserve {__version__} from {app.entry} (target: {target}). Edit the model, then rebuild."

@@ -1,0 +1,86 @@
+"""docker: a plain image serving the gpuserve HTTP contract, for Kubernetes or any VM."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .._example import example_input
+from ..loader import LoadedApp
+from ..render import render
+from ._common import CACHE_DIR, SERVER_PACKAGES, UV_IMAGE, BaseImage, base_image, code_copies, code_paths, header, requirements, runtime_copies
+from .base import RenderedTarget
+
+PORT = 8000
+
+
+@dataclass(frozen=True)
+class DockerfileContext:
+    """The parts of a Dockerfile every Dockerfile-based target shares (templates/_shared)."""
+
+    header: str
+    base: BaseImage
+    python: str
+    uv_image: str
+    apt: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    code: tuple[str, ...]
+    cache_dir: str
+
+    @classmethod
+    def from_app(cls, app: LoadedApp, target: str, cache_dir: str = CACHE_DIR) -> DockerfileContext:
+        image = app.spec.image
+        return cls(
+            header=header(app, target),
+            base=base_image(app.spec.gpu, image.python),
+            python=image.python,
+            uv_image=UV_IMAGE,
+            apt=image.apt,
+            env=image.env_vars,
+            code=tuple(code_paths(app)),
+            cache_dir=cache_dir,
+        )
+
+
+@dataclass(frozen=True)
+class DockerContext:
+    dockerfile: DockerfileContext
+    name: str
+    port: int
+    gpu: str
+    secrets: tuple[str, ...]
+    timeout: int
+    start_period: int
+    requirements: tuple[str, ...]
+    command: tuple[str, ...]
+    healthcheck: tuple[str, ...]
+    example_request: str
+
+
+class DockerTarget:
+    name = "docker"
+    summary = "a Docker image serving POST /predict and GET /health (Kubernetes, any VM)"
+
+    def render(self, app: LoadedApp) -> RenderedTarget:
+        spec = app.spec
+        probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/health', timeout=4)"
+        ctx = DockerContext(
+            dockerfile=DockerfileContext.from_app(app, self.name),
+            name=spec.name,
+            port=PORT,
+            gpu=str(spec.gpu) if spec.gpu else "",
+            secrets=spec.secrets,
+            timeout=spec.timeout,
+            start_period=600 if spec.gpu else 60,
+            requirements=tuple(requirements(app, SERVER_PACKAGES)),
+            command=("python", "-m", "gpuserve.runtime", app.entry, "--host", "0.0.0.0", "--port", str(PORT)),
+            healthcheck=("python", "-c", probe),
+            example_request=json.dumps({"input": example_input(app.signature.input_schema())}),
+        )
+        files = {
+            "Dockerfile": render("docker/Dockerfile.j2", ctx),
+            "requirements.txt": render("docker/requirements.txt.j2", ctx),
+            ".dockerignore": render("docker/dockerignore.j2", ctx),
+            "README.md": render("docker/README.md.j2", ctx),
+        }
+        return RenderedTarget(files=files, copies=runtime_copies() | code_copies(app))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..adapters import target_names
+from ..errors import GpuserveError
+from . import fail
+from ._app import load_or_exit
+
+
+@click.command("build")
+@click.argument("app")
+@click.option("--target", "-t", "targets", multiple=True, required=True, type=click.Choice([*target_names(), "all"]), help="Target to render; repeat it, or say all.")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), help="Output directory (default build/<target>; with several targets, DIR/<target>).")
+def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
+    """Render APP into a directory that deploys unchanged on a target."""
+    from ..build import build
+
+    loaded = load_or_exit(app)
+    chosen = target_names() if "all" in targets else list(dict.fromkeys(targets))
+    for target in chosen:
+        directory = (out or Path("build")) / target if len(chosen) > 1 or out is None else out
+        try:
+            result = build(loaded, target, directory)
+        except GpuserveError as exc:
+            fail(exc)
+        click.echo(f"{target}: wrote {len(result.files)} files to {result.directory}")
+        for note in result.notes:
+            click.echo(f"  note: {note}")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import fail
+from ._app import load_or_exit
+
+
+@click.command("run")
+@click.argument("app")
+@click.option("--input", "input_json", default="{}", show_default=True, help="The input as JSON, or @file.json.")
+def command(app: str, input_json: str) -> None:
+    """Run one prediction of APP in-process and print its output as JSON (a stream prints as a list)."""
+    from ..runtime.host import InvalidInput, ModelHost, PredictFailed
+
+    text = Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--input is not JSON: {exc}", 2)
+    loaded = load_or_exit(app)
+    host = ModelHost(loaded.cls)
+    try:
+        value = host.validate(raw)
+    except InvalidInput as exc:
+        fail(f"invalid input: {exc}", 2)
+    host.setup()
+    try:
+        output = host.predict(value)
+    except PredictFailed as exc:
+        fail(f"predict raised {exc}", 1)
+    finally:
+        host.shutdown()
+    click.echo(json.dumps(output, indent=2))

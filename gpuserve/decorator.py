@@ -1,0 +1,90 @@
+"""@gpuserve.model: validate the class and the options, attach the spec, nothing else."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from pydantic import ValidationError
+
+from ._inspect import PredictSignature, inspect_predict
+from .errors import Problem, SpecError
+from .spec import Image, ModelSpec, default_name, problems_from_validation
+
+T = TypeVar("T", bound=type)
+
+SPEC_ATTR = "__gpuserve_spec__"
+SIGNATURE_ATTR = "__gpuserve_signature__"
+
+
+@overload
+def model(cls: T, /) -> T: ...
+@overload
+def model(
+    *,
+    name: str | None = ...,
+    gpu: str | list[str] | None = ...,
+    image: Image | None = ...,
+    keep_warm: int = ...,
+    max_containers: int | None = ...,
+    idle_timeout: int = ...,
+    timeout: int = ...,
+    concurrency: int = ...,
+    secrets: list[str] | tuple[str, ...] = ...,
+) -> Callable[[T], T]: ...
+
+
+def model(cls: Any = None, /, **options: Any) -> Any:
+    """Declare a model class. Works bare (`@gpuserve.model`) or called (`@gpuserve.model(gpu="H100")`)."""
+    if cls is not None:
+        if not inspect.isclass(cls):
+            raise SpecError("@gpuserve.model", [Problem("first argument", cls, "is not a class", "a class with setup() and predict()", "use @gpuserve.model(...) with keyword options only")])
+        return _decorate(cls, options)
+
+    def decorate(target: T) -> T:
+        return _decorate(target, options)
+
+    return decorate
+
+
+def _decorate(cls: T, options: dict[str, Any]) -> T:
+    subject = f"@gpuserve.model on {cls.__name__}"
+    if SPEC_ATTR in cls.__dict__:
+        raise SpecError(subject, [Problem(cls.__name__, cls, "is already decorated with @gpuserve.model", "one decorator per class", "remove the second @gpuserve.model")])
+    problems: list[Problem] = []
+    for hook in ("setup", "shutdown"):
+        member = getattr(cls, hook, None)
+        if member is not None and not callable(member):
+            problems.append(Problem(f"{cls.__name__}.{hook}", member, "is not a method", "def setup(self) -> None", f"define {hook} as a method"))
+    signature, found = inspect_predict(cls)
+    problems += found
+    fields = {"name": default_name(cls.__name__), "class_name": cls.__name__} | {k: v for k, v in options.items() if v is not None or k in {"gpu", "max_containers"}}
+    if fields.get("image") is None:
+        fields.pop("image", None)
+    if "class_name" in options:
+        problems.append(Problem("class_name", options["class_name"], "is not an option of @gpuserve.model", "", "leave it out; it is the class's own name"))
+    spec = None
+    try:
+        spec = ModelSpec(**fields)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc)
+    if problems:
+        raise SpecError(subject, problems)
+    assert spec is not None and signature is not None
+    setattr(cls, SPEC_ATTR, spec)
+    setattr(cls, SIGNATURE_ATTR, signature)
+    return cls
+
+
+def spec_of(cls: type) -> tuple[ModelSpec, PredictSignature]:
+    """The spec and signature recorded on a decorated class."""
+    spec = cls.__dict__.get(SPEC_ATTR)
+    signature = cls.__dict__.get(SIGNATURE_ATTR)
+    if spec is None or signature is None:
+        raise SpecError(cls.__name__, [Problem(cls.__name__, cls, "is not decorated", "a class decorated with @gpuserve.model", "add @gpuserve.model(...) above the class")])
+    return spec, signature
+
+
+def is_model(obj: object) -> bool:
+    return inspect.isclass(obj) and SPEC_ATTR in obj.__dict__

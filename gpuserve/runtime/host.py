@@ -1,0 +1,222 @@
+"""ModelHost: one model instance with its lifecycle, input validation and output encoding.
+
+Every target calls the same host, so setup runs once, inputs are checked the same way,
+outputs encode to the same JSON and shutdown runs once, wherever the model is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .._inspect import PredictSignature
+from ..decorator import spec_of
+from ..spec import ModelSpec
+from .cache import configure_cache
+
+log = logging.getLogger("gpuserve")
+
+State = Literal["starting", "ready", "failed", "draining", "stopped"]
+
+
+class InvalidInput(ValueError):
+    """The input broke the model's schema. `errors` holds pydantic-style {loc, msg, type} entries."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors))
+
+
+class PredictFailed(RuntimeError):
+    """predict raised; carries the original exception's type name and message."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.type = type(exc).__name__
+        self.message = str(exc)
+        super().__init__(f"{self.type}: {self.message}")
+
+
+def validation_errors(exc: ValidationError, prefix: tuple[str, ...] = ("input",)) -> list[dict[str, Any]]:
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+
+
+class ModelHost:
+    """Holds one instance of a decorated class and runs it."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.spec: ModelSpec
+        self.signature: PredictSignature
+        self.spec, self.signature = spec_of(cls)
+        self.state: State = "starting"
+        self.error: str | None = None
+        self.setup_seconds: float | None = None
+        self._instance: Any = None
+        self._setup_lock = threading.Lock()
+        self._shutdown_lock = threading.Lock()
+        self._shut_down = False
+        self._output = TypeAdapter(self.signature.output_type)
+
+    # lifecycle -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create the instance and run its setup() once; later calls return at once."""
+        with self._setup_lock:
+            if self._instance is not None or self.state == "failed":
+                if self.state == "failed":
+                    raise RuntimeError(f"setup failed: {self.error}")
+                return
+            configure_cache()
+            started = time.perf_counter()
+            try:
+                instance = self.cls()
+                hook = getattr(instance, "setup", None)
+                if hook is not None:
+                    result = hook()
+                    if asyncio.iscoroutine(result):
+                        asyncio.run(result)
+            except BaseException as exc:
+                self.state = "failed"
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.exception("gpuserve: setup of %s failed", self.cls.__name__)
+                raise
+            self._instance = instance
+            self.setup_seconds = time.perf_counter() - started
+            if self.state == "starting":
+                self.state = "ready"
+            log.info("gpuserve: %s ready in %.2fs", self.cls.__name__, self.setup_seconds)
+
+    def shutdown(self) -> None:
+        """Run the model's shutdown() once, whatever asked for it (signal, scale-down, exit)."""
+        with self._shutdown_lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+            self.state = "stopped"
+            hook = getattr(self._instance, "shutdown", None) if self._instance is not None else None
+            if hook is None:
+                return
+            try:
+                result = hook()
+                if asyncio.iscoroutine(result):
+                    asyncio.run(result)
+            except Exception:
+                log.exception("gpuserve: shutdown of %s raised", self.cls.__name__)
+
+    def drain(self) -> None:
+        """Stop taking new work (a signal arrived); work in flight finishes."""
+        if self.state in ("starting", "ready"):
+            self.state = "draining"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready" and self._instance is not None
+
+    # inputs and outputs ----------------------------------------------------------------
+    def validate(self, raw: Mapping[str, Any] | BaseModel | None) -> BaseModel:
+        """Check raw input against the model's input schema. Raises InvalidInput naming each field."""
+        model = self.signature.input_model
+        if isinstance(raw, model):
+            return raw
+        if raw is None:
+            raw = {}
+        if isinstance(raw, BaseModel):
+            raw = raw.model_dump()
+        if not isinstance(raw, Mapping):
+            raise InvalidInput([{"loc": ["input"], "msg": f"Input should be a JSON object, not {type(raw).__name__}", "type": "model_type"}])
+        try:
+            return model.model_validate(dict(raw))
+        except ValidationError as exc:
+            raise InvalidInput(validation_errors(exc)) from None
+
+    def encode(self, output: Any) -> Any:
+        """The JSON-ready form of one output (or one streamed chunk), checked against its annotation."""
+        try:
+            return self._output.dump_python(self._output.validate_python(output), mode="json")
+        except ValidationError as exc:
+            raise PredictFailed(TypeError(f"predict returned a value that does not match its annotation: {exc}")) from None
+
+    # calling predict -------------------------------------------------------------------
+    def _bound(self) -> Any:
+        if self._instance is None:
+            self.setup()
+        return self._instance.predict
+
+    def predict(self, raw: Mapping[str, Any] | BaseModel | None) -> Any:
+        """Validate, call, encode: the blocking form, for runners that call from a worker thread."""
+        value = self.validate(raw)
+        if self.signature.streaming:
+            return list(self.stream(value))
+        args, kwargs = self.signature.call_args(value)
+        fn = self._bound()
+        try:
+            result = asyncio.run(fn(*args, **kwargs)) if self.signature.is_async else fn(*args, **kwargs)
+        except Exception as exc:
+            raise PredictFailed(exc) from exc
+        return self.encode(result)
+
+    def stream(self, raw: Mapping[str, Any] | BaseModel | None) -> Iterator[Any]:
+        """Yield encoded chunks from a streaming predict (blocking form)."""
+        value = self.validate(raw)
+        args, kwargs = self.signature.call_args(value)
+        fn = self._bound()
+        try:
+            chunks = fn(*args, **kwargs)
+            for chunk in _drain_async(chunks) if self.signature.is_async else chunks:
+                yield self.encode(chunk)
+        except PredictFailed:
+            raise
+        except Exception as exc:
+            raise PredictFailed(exc) from exc
+
+    async def apredict(self, value: BaseModel) -> Any:
+        """The event-loop form: async predicts are awaited, sync ones run in a worker thread."""
+        args, kwargs = self.signature.call_args(value)
+        fn = self._bound()
+        try:
+            if self.signature.is_async:
+                result = await fn(*args, **kwargs)
+            else:
+                result = await asyncio.to_thread(fn, *args, **kwargs)
+        except Exception as exc:
+            raise PredictFailed(exc) from exc
+        return self.encode(result)
+
+    async def astream(self, value: BaseModel) -> AsyncIterator[Any]:
+        """Encoded chunks without blocking the event loop: sync generators advance in a thread."""
+        args, kwargs = self.signature.call_args(value)
+        fn = self._bound()
+        try:
+            if self.signature.is_async:
+                async for chunk in fn(*args, **kwargs):
+                    yield self.encode(chunk)
+                return
+            iterator = iter(fn(*args, **kwargs))
+            done = object()
+            while True:
+                chunk = await asyncio.to_thread(next, iterator, done)
+                if chunk is done:
+                    return
+                yield self.encode(chunk)
+        except PredictFailed:
+            raise
+        except Exception as exc:
+            raise PredictFailed(exc) from exc
+
+
+def _drain_async(agen: Any) -> Iterator[Any]:
+    """Iterate an async generator from sync code, one chunk at a time, on a private loop."""
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.close()
