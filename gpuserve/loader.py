@@ -24,7 +24,12 @@ class LoadedApp:
     spec: ModelSpec
     signature: PredictSignature
     module_name: str
-    source: Path | None  # the .py file, or the package directory, holding the class
+    source: Path | None  # the .py file, or the top-level package directory, holding the class
+
+    @property
+    def top_level(self) -> str:
+        """The name the copied code has at the top of a build directory (a module or a package)."""
+        return self.module_name.split(".")[0]
 
     @property
     def entry(self) -> str:
@@ -44,7 +49,8 @@ def load_app(ref: str) -> LoadedApp:
         source = _package_source(module)
     cls = _find_class(module, class_part, ref)
     spec, signature = spec_of(cls)
-    return LoadedApp(cls, spec, signature, module.__name__.split(".")[0] if source and source.is_dir() else Path(module.__file__ or module.__name__).stem, source)
+    module_name = module.__name__ if module_part == module.__name__ else Path(module.__file__ or module.__name__).stem
+    return LoadedApp(cls, spec, signature, module_name, source)
 
 
 def _import_file(path: Path) -> tuple[ModuleType, Path]:

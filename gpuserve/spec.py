@@ -70,6 +70,12 @@ class Image(BaseModel):
                 raise ValueError(f"the value of {key} holds a newline or NUL byte")
         return value
 
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise SpecError("gpuserve.Image", problems_from_validation(exc, prefix="image.")) from None
+
     def pip_install(self, *packages: str) -> Image:
         return self._extend(pip=self.pip + packages)
 
@@ -85,10 +91,7 @@ class Image(BaseModel):
         return dict(self.env_vars)
 
     def _extend(self, **changes: Any) -> Image:
-        try:
-            return Image(**(self.model_dump() | changes))
-        except ValidationError as exc:
-            raise SpecError("gpuserve.Image", problems_from_validation(exc, prefix="image.")) from None
+        return Image(**(self.model_dump() | changes))
 
 
 def _gpu(value: object) -> GpuRequest | None:

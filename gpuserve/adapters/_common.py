@@ -47,9 +47,9 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
     if source is None:
         return {}
     if source.is_file():
-        return {f"{app.module_name}.py": source}
+        return {f"{app.top_level}.py": source}
     return {
-        f"{app.module_name}/{path.relative_to(source)}": path
+        f"{app.top_level}/{path.relative_to(source)}": path
         for path in sorted(source.rglob("*.py"))
         if "__pycache__" not in path.parts
     }
@@ -58,8 +58,8 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
 def code_paths(app: LoadedApp) -> list[str]:
     """Top-level names to COPY for the user's code."""
     if app.source is not None and app.source.is_dir():
-        return [f"{app.module_name}/"]
-    return [f"{app.module_name}.py"]
+        return [f"{app.top_level}/"]
+    return [f"{app.top_level}.py"]
 
 
 def requirements(app: LoadedApp, ours: tuple[str, ...]) -> list[str]:

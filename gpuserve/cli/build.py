@@ -13,15 +13,16 @@ from ._app import load_or_exit
 @click.command("build")
 @click.argument("app")
 @click.option("--target", "-t", "targets", multiple=True, required=True, type=click.Choice([*target_names(), "all"]), help="Target to render; repeat it, or say all.")
-@click.option("-o", "--out", "out", type=click.Path(path_type=Path), help="Output directory (default build/<target>; with several targets, DIR/<target>).")
+@click.option("-o", "--out", "out", type=click.Path(path_type=Path), help="Output directory (default build/<target>; with several targets or all, DIR/<target>).")
 def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     """Render APP into a directory that deploys unchanged on a target."""
     from ..build import build
 
     loaded = load_or_exit(app)
     chosen = target_names() if "all" in targets else list(dict.fromkeys(targets))
+    nested = out is None or len(chosen) > 1 or "all" in targets
     for target in chosen:
-        directory = (out or Path("build")) / target if len(chosen) > 1 or out is None else out
+        directory = (out or Path("build")) / target if nested else out
         try:
             result = build(loaded, target, directory)
         except GpuserveError as exc:
