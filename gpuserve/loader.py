@@ -42,6 +42,7 @@ def load_app(ref: str) -> LoadedApp:
     module_part, _, class_part = ref.partition(":")
     if not module_part:
         raise LoadError(f"APP {ref!r} names no module. Write it as path/to/file.py:ClassName or package.module:ClassName.")
+    source: Path | None
     if module_part.endswith(".py") or "/" in module_part or Path(module_part).is_file():
         module, source = _import_file(Path(module_part))
     else:
@@ -101,13 +102,13 @@ def _package_source(module: ModuleType) -> Path | None:
 
 def _find_class(module: ModuleType, class_name: str, ref: str) -> type:
     if class_name:
-        cls = getattr(module, class_name, None)
+        cls: type | None = getattr(module, class_name, None)
         if cls is None:
             raise LoadError(f"APP {ref!r}: {module.__name__} has no class {class_name!r}.")
         if not is_model(cls):
             raise LoadError(f"APP {ref!r}: {class_name} is not decorated with @gpuserve.model. Add the decorator above the class.")
         return cls
-    found = [obj for obj in vars(module).values() if is_model(obj) and obj.__module__ == module.__name__]
+    found: list[type] = [obj for obj in vars(module).values() if is_model(obj) and obj.__module__ == module.__name__]
     if len(found) == 1:
         return found[0]
     if not found:

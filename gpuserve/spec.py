@@ -193,7 +193,8 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
         if err["type"] == "extra_forbidden":
             message = "is not an option of @gpuserve.model"
         value = err.get("input")
-        if not loc and "keep_warm" in message:
-            field, value = "keep_warm", getattr(value, "get", lambda _k: value)("keep_warm")
+        if not loc and "keep_warm" in message:  # the model-level check of keep_warm against max_containers
+            field = "keep_warm"
+            value = value.get("keep_warm") if isinstance(value, dict) else value
         problems.append(Problem(field, value, message, _ALLOWED.get(field, ""), _HINTS.get(field, "")))
     return problems

@@ -24,7 +24,14 @@ class Case:
 
 
 HELLO = Case("hello", f"{ROOT}/examples/hello/app.py:Hello", {"name": "Ada", "language": "fr", "excited": True}, {"greeting": "Bonjour, Ada!"}, {"name": "Ada", "language": "de"}, "language")
-TEXT = Case("text-generation", f"{ROOT}/examples/text-generation/app.py:TextGeneration", {"prompt": "Once upon a time", "max_new_tokens": 6}, None, {"prompt": "hi", "max_new_tokens": 9999}, "max_new_tokens")
+TEXT = Case(
+    "text-generation",
+    f"{ROOT}/examples/text-generation/app.py:TextGeneration",
+    {"prompt": "Once upon a time", "max_new_tokens": 6},
+    None,
+    {"prompt": "hi", "max_new_tokens": 9999},
+    "max_new_tokens",
+)
 STREAM = Case("stream", f"{ROOT}/tests/models/stream.py:Streamer", {"count": 3}, ["alpha ", "beta ", "gamma "], {"count": 9}, "count", streaming=True)
 FAULTY = Case("faulty", f"{ROOT}/tests/models/faulty.py:Faulty", {"fail": False}, {"calls": 1}, {"fail": "perhaps"}, "fail")
 LIFECYCLE = Case("lifecycle", f"{ROOT}/tests/models/lifecycle.py:Lifecycle", {"seconds": 0, "tag": "t1"}, None, {"seconds": 99}, "seconds")

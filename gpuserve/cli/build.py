@@ -22,7 +22,7 @@ def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     chosen = target_names() if "all" in targets else list(dict.fromkeys(targets))
     nested = out is None or len(chosen) > 1 or "all" in targets
     for target in chosen:
-        directory = (out or Path("build")) / target if nested else out
+        directory = (out or Path("build")) / target if nested or out is None else out
         try:
             result = build(loaded, target, directory)
         except GpuserveError as exc:

@@ -17,7 +17,6 @@ class SleepInput(BaseModel):
 class SleepOutput(BaseModel):
     tag: str
     slept: float
-    pid: int
 
 
 def _record(event: str) -> None:
@@ -31,11 +30,12 @@ def _record(event: str) -> None:
                 image=gpuserve.Image(python="3.11").apt_install("curl").env(GREETING="hi there", QUOTED='say "$HOME"'))
 class Lifecycle:
     def setup(self) -> None:
+        time.sleep(float(os.environ.get("LIFECYCLE_SETUP_SECONDS", "0")))
         _record("setup")
 
     def predict(self, inp: SleepInput) -> SleepOutput:
         time.sleep(inp.seconds)
-        return SleepOutput(tag=inp.tag, slept=inp.seconds, pid=os.getpid())
+        return SleepOutput(tag=inp.tag, slept=inp.seconds)
 
     def shutdown(self) -> None:
         _record("shutdown")

@@ -73,7 +73,11 @@ def test_unknown_target_lists_the_choices() -> None:
 
 
 def test_help_is_instant_and_light() -> None:
-    code = "import sys; from gpuserve.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit: pass\nprint([m for m in ('jinja2', 'fastapi', 'uvicorn', 'pydantic') if m in sys.modules], file=sys.stderr)"
+    code = (
+        "import sys; from gpuserve.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit: pass\n"
+        "print([m for m in ('jinja2', 'fastapi', 'uvicorn', 'pydantic') if m in sys.modules], file=sys.stderr)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "serve" in result.stdout and "build" in result.stdout
     assert result.stderr.strip() == "['pydantic']"  # the spec is pydantic; nothing heavier loads for --help

@@ -85,7 +85,11 @@ def test_output_not_matching_annotation_is_an_error(tmp_path: Path) -> None:
 
 def test_failed_setup_is_reported(tmp_path: Path) -> None:
     source = tmp_path / "broken_setup.py"
-    source.write_text("import gpuserve\n\n@gpuserve.model\nclass Broken:\n    def setup(self) -> None:\n        raise OSError('weights missing')\n    def predict(self, x: int) -> int:\n        return x\n")
+    source.write_text(
+        "import gpuserve\n\n@gpuserve.model\nclass Broken:\n"
+        "    def setup(self) -> None:\n        raise OSError('weights missing')\n"
+        "    def predict(self, x: int) -> int:\n        return x\n"
+    )
     host = host_for(str(source))
     with pytest.raises(OSError, match="weights missing"):
         host.setup()
