@@ -31,7 +31,7 @@ class Output(BaseModel):
 
 @gpuserve.model(
     name="text-generation",
-    gpu="A10G",
+    gpu=["A10G", "L4", "L40S"],  # fallback order; each target keeps the ones it offers
     image=image,
     keep_warm=0,
     max_containers=2,
