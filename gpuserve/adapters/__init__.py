@@ -10,6 +10,7 @@ from .base import RenderedTarget, Target
 _TARGETS: dict[str, str] = {
     "docker": "gpuserve.adapters.docker:DockerTarget",
     "runpod": "gpuserve.adapters.runpod:RunpodTarget",
+    "cog": "gpuserve.adapters.cog:CogTarget",
 }
 
 

@@ -47,3 +47,59 @@ def test_runpod_refuses_a_gpu_it_does_not_offer(tmp_path: Path) -> None:
     message = str(info.value)
     assert "gpu='A10G': RunPod offers none of these GPUs. Allowed: L4, A100-80GB, L40S, H100, H200, B200 (on RunPod: NVIDIA L4" in message
     assert 'Fix: pick one of those, or list fallbacks, e.g. gpu=["A10G", "L4"]' in message
+
+
+def test_cog_inputs_carry_constraints_and_choices() -> None:
+    rendered = get_target("cog").render(load_app(TEXT.ref))
+    runner = rendered.files["runner.py"]
+    assert "prompt: str = Input(description='Text to continue', min_length=1, max_length=4000)," in runner
+    assert "max_new_tokens: int = Input(description='How many tokens to add', default=32, ge=1, le=512)," in runner
+    assert "class Output(BaseModel):\n    text: str\n    tokens: int\n" in runner
+    schema = json.loads(rendered.files[".cog/openapi_schema.json"])["components"]["schemas"]
+    assert schema["Input"]["required"] == ["prompt"]
+    assert schema["Input"]["properties"]["max_new_tokens"] == {
+        "x-order": 1, "title": "Max New Tokens", "type": "integer", "default": 32, "minimum": 1, "maximum": 512, "description": "How many tokens to add",
+    }  # fmt: skip
+    assert schema["Output"]["required"] == ["text", "tokens"]
+    hello = get_target("cog").render(load_app(HELLO.ref))
+    hello_schema = json.loads(hello.files[".cog/openapi_schema.json"])["components"]["schemas"]
+    assert hello_schema["Input"]["properties"]["language"] == {"x-order": 1, "allOf": [{"$ref": "#/components/schemas/Language"}], "default": "en"}
+    assert hello_schema["Language"]["enum"] == ["en", "fr", "es"]
+    assert "language: str = Input(default='en', choices=['en', 'fr', 'es'])," in hello.files["runner.py"]
+
+
+def test_cog_streaming_and_concurrency_forms() -> None:
+    from tests.apps import STREAM
+
+    rendered = get_target("cog").render(load_app(STREAM.ref))
+    assert "    @concurrent(max=2)\n    async def run(" in rendered.files["runner.py"]
+    assert ") -> AsyncConcatenateIterator[str]:" in rendered.files["runner.py"]
+    schema = json.loads(rendered.files[".cog/openapi_schema.json"])
+    assert schema["paths"]["/predictions"]["post"]["x-cog-streaming"] is True
+    assert schema["components"]["schemas"]["Output"]["x-cog-array-display"] == "concatenate"
+    assert "concurrency:\n  max: 2\n" in rendered.files["cog.yaml"]
+
+
+def test_cog_deployment_and_hardware(tmp_path: Path) -> None:
+    deployment = json.loads(get_target("cog").render(load_app(LIFECYCLE.ref)).files["deployment.json"])
+    assert (deployment["hardware"], deployment["min_instances"], deployment["max_instances"]) == ("gpu-l40s", 1, 3)
+    assert json.loads(get_target("cog").render(load_app(HELLO.ref)).files["deployment.json"])["hardware"] == "cpu"
+    assert json.loads(get_target("cog").render(app_with(tmp_path, 'gpu="A100-80GB:2"', "two")).files["deployment.json"])["hardware"] == "gpu-a100-large-2x"
+    with pytest.raises(BuildError, match=r"gpu='L4': Replicate offers none of these GPUs. Allowed: T4, L40S, A100-80GB, H100 \(on Replicate: cpu, gpu-t4"):
+        get_target("cog").render(app_with(tmp_path, 'gpu="L4"', "l4"))
+    with pytest.raises(BuildError, match="Replicate has no such multi-GPU hardware"):
+        get_target("cog").render(app_with(tmp_path, 'gpu="H100:8"', "eight"))
+
+
+def test_cog_refuses_inputs_it_cannot_express(tmp_path: Path) -> None:
+    source = tmp_path / "nested.py"
+    source.write_text(
+        "from pydantic import BaseModel\nimport gpuserve\n\n"
+        "class Box(BaseModel):\n    w: int\n\n"
+        "@gpuserve.model\nclass Nested:\n"
+        "    def predict(self, box: Box, scale: float = 1.0, tags: dict[str, str] | None = None) -> int:\n        return box.w\n"
+    )
+    with pytest.raises(BuildError) as info:
+        get_target("cog").render(load_app(str(source)))
+    assert [p.field for p in info.value.problems] == ["predict(box)", "predict(tags)"]
+    assert "cog inputs cannot be objects, nested models or unions" in str(info.value)

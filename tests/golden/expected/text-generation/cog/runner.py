@@ -1,0 +1,31 @@
+"""Replicate (cog) runner for the model 'text-generation'.
+
+Rendered by gpuserve 0.1.0 from app:TextGeneration (target: cog). Edit the model, then rebuild.
+The run() signature is the model's input, field by field, so Replicate's form and API show it.
+"""
+
+from cog import BaseModel, BaseRunner, Input
+
+from gpuserve.runtime.cog_runner import CogBridge
+
+bridge = CogBridge.load('app:TextGeneration')
+
+
+class Output(BaseModel):
+    text: str
+    tokens: int
+
+
+class Runner(BaseRunner):
+    def setup(self) -> None:
+        bridge.setup()
+
+    def run(
+        self,
+        prompt: str = Input(description='Text to continue', min_length=1, max_length=4000),
+        max_new_tokens: int = Input(description='How many tokens to add', default=32, ge=1, le=512),
+        temperature: float = Input(description='0 for greedy decoding (deterministic)', default=0.0, ge=0.0, le=2.0),
+        seed: int = Input(description='Random seed used when temperature > 0', default=0, ge=0),
+    ) -> Output:
+        inputs = {'prompt': prompt, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'seed': seed}
+        return Output(**bridge.predict(inputs))

@@ -1,0 +1,100 @@
+"""cog: the built directory, copied away, served by the real cog server (coglet) in a fresh virtualenv."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from gpuserve.adapters._common import PINS
+from tests.apps import ALL, FAULTY, LIFECYCLE, STREAM, Case
+from tests.integration.conftest import build_elsewhere
+from tests.proc import free_port, output_of, started, stop, wait_until
+from tests.venvs import requirement_lines, venv_for
+
+
+@contextmanager
+def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Any, httpx.Client, Path]]:
+    directory = build_elsewhere(case, "cog", tmp_path)
+    config = yaml.safe_load((directory / "cog.yaml").read_text())
+    venv = venv_for([*requirement_lines(directory / "requirements.txt"), f"cog=={PINS['cog']}"])
+    port = free_port()
+    # coglet starts its worker with the `python` on PATH: the virtualenv must come first.
+    server_env = env | {"PORT": str(port), "COG_PREDICT_TYPE_STUB": config["run"], "PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    if "concurrency" in config:
+        server_env["COG_MAX_CONCURRENCY"] = str(config["concurrency"]["max"])
+    command = [str(venv / "bin" / "python"), "-m", "cog.server.http", "--host", "127.0.0.1"]
+    with started(command, directory, server_env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        wait_until(lambda: client.get("/health-check").json()["status"] == "READY", 90, "cog READY", proc)
+        yield proc, client, directory
+
+
+@pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
+def test_cog_server_answers_like_the_local_server(case: Case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
+    with cog_server(case, tmp_path, case_env(case) | {"LIFECYCLE_LOG": str(tmp_path / "log")}) as (_proc, client, directory):
+        for source in directory.rglob("*.py"):
+            compile(source.read_text(), str(source), "exec")  # every generated and copied file compiles
+        good = client.post("/predictions", json={"input": case.good}).json()
+        assert good["status"] == "succeeded", good
+        assert good["output"] == local_output(case)
+        bad = client.post("/predictions", json={"input": case.bad})
+        assert bad.status_code == 422
+        assert [d["loc"] for d in bad.json()["detail"]] == [["body", "input", case.bad_field]]
+
+
+def test_constraint_violations_name_the_field(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+    from tests.apps import HELLO
+
+    with cog_server(HELLO, tmp_path, case_env(HELLO)) as (_proc, client, _dir):
+        too_short = client.post("/predictions", json={"input": {"name": ""}}).json()["detail"]
+        assert too_short == [{"loc": ["body", "input", "name"], "msg": '"" is shorter than 1 character', "type": "value_error"}]
+        choice = client.post("/predictions", json={"input": {"name": "x", "language": "de"}}).json()["detail"]
+        assert choice[0]["loc"] == ["body", "input", "language"] and "is not one of" in choice[0]["msg"]
+        missing = client.post("/predictions", json={"input": {}}).json()["detail"]
+        assert missing == [{"loc": ["body", "input", "name"], "msg": "Field required", "type": "value_error.missing"}]
+
+
+def test_failures_are_reported_and_serving_goes_on(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+    with cog_server(FAULTY, tmp_path, case_env(FAULTY)) as (_proc, client, _dir):
+        failed = client.post("/predictions", json={"input": {"fail": True, "message": "bad weights"}}).json()
+        assert failed["status"] == "failed" and failed["error"].endswith("ValueError: bad weights")
+        assert client.post("/predictions", json={"input": {}}).json()["output"] == {"calls": 2}
+
+
+def test_streaming_chunks_arrive_as_events(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+    with cog_server(STREAM, tmp_path, case_env(STREAM)) as (_proc, client, _dir):
+        with client.stream("POST", "/predictions", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}) as response:
+            text = "".join(response.iter_text())
+        events = [dict(line.split(": ", 1) for line in block.splitlines()) for block in text.strip().split("\n\n")]
+        outputs = [e["data"] for e in events if e["event"] == "output"]
+        assert outputs == ['{"chunk":"alpha ","index":0}', '{"chunk":"beta ","index":1}', '{"chunk":"gamma ","index":2}']
+        assert events[-1]["event"] == "completed"
+
+
+def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "log"
+    with cog_server(LIFECYCLE, tmp_path, case_env(LIFECYCLE) | {"LIFECYCLE_LOG": str(log)}) as (proc, client, _dir):
+        result: dict[str, Any] = {}
+
+        def slow() -> None:
+            result["r"] = client.post("/predictions", json={"input": {"seconds": 1.5, "tag": "late"}}).json()
+
+        worker = threading.Thread(target=slow)
+        worker.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        worker.join(30)
+        code = stop(proc, signal.SIGTERM, 30)
+        assert code == 0, output_of(proc)
+    assert result["r"]["status"] == "succeeded" and result["r"]["output"] == {"tag": "late", "slept": 1.5}
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
+
+
