@@ -85,7 +85,7 @@ def test_cog_deployment_and_hardware(tmp_path: Path) -> None:
     assert (deployment["hardware"], deployment["min_instances"], deployment["max_instances"]) == ("gpu-l40s", 1, 3)
     assert json.loads(get_target("cog").render(load_app(HELLO.ref)).files["deployment.json"])["hardware"] == "cpu"
     assert json.loads(get_target("cog").render(app_with(tmp_path, 'gpu="A100-80GB:2"', "two")).files["deployment.json"])["hardware"] == "gpu-a100-large-2x"
-    with pytest.raises(BuildError, match=r"gpu='L4': Replicate offers none of these GPUs. Allowed: T4, L40S, A100-80GB, H100 \(on Replicate: cpu, gpu-t4"):
+    with pytest.raises(BuildError, match=r"gpu='L4': Replicate offers none of these GPUs. Allowed: T4, A100-80GB, L40S, H100 \(on Replicate: cpu, gpu-t4"):
         get_target("cog").render(app_with(tmp_path, 'gpu="L4"', "l4"))
     with pytest.raises(BuildError, match="Replicate has no such multi-GPU hardware"):
         get_target("cog").render(app_with(tmp_path, 'gpu="H100:8"', "eight"))
