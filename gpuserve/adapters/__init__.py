@@ -11,6 +11,7 @@ _TARGETS: dict[str, str] = {
     "docker": "gpuserve.adapters.docker:DockerTarget",
     "runpod": "gpuserve.adapters.runpod:RunpodTarget",
     "cog": "gpuserve.adapters.cog:CogTarget",
+    "modal": "gpuserve.adapters.modal:ModalTarget",
 }
 
 

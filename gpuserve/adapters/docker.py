@@ -56,6 +56,10 @@ class DockerContext:
     healthcheck: tuple[str, ...]
     example_request: str
 
+    @property
+    def header(self) -> str:
+        return self.dockerfile.header
+
 
 class DockerTarget:
     name = "docker"
@@ -79,7 +83,7 @@ class DockerTarget:
         )
         files = {
             "Dockerfile": render("docker/Dockerfile.j2", ctx),
-            "requirements.txt": render("docker/requirements.txt.j2", ctx),
+            "requirements.txt": render("_shared/requirements.txt.j2", ctx),
             ".dockerignore": render("docker/dockerignore.j2", ctx),
             "README.md": render("docker/README.md.j2", ctx),
         }

@@ -50,6 +50,10 @@ class RunpodContext:
     secrets: tuple[str, ...]
     gpu_note: str
 
+    @property
+    def header(self) -> str:
+        return self.dockerfile.header
+
 
 class RunpodTarget:
     name = "runpod"
@@ -103,7 +107,7 @@ class RunpodTarget:
         files = {
             "Dockerfile": render("runpod/Dockerfile.j2", ctx),
             "handler.py": render("runpod/handler.py.j2", ctx),
-            "requirements.txt": render("docker/requirements.txt.j2", ctx),
+            "requirements.txt": render("_shared/requirements.txt.j2", ctx),
             "test_input.json": ctx.test_input_json + "\n",
             "endpoint.json": ctx.endpoint_json + "\n",
             "template.json": ctx.template_json + "\n",

@@ -6,11 +6,9 @@ validates again, so the model sees exactly what it sees on every other target.
 
 from __future__ import annotations
 
-import atexit
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from ..loader import load_app
 from .host import InvalidInput, ModelHost, PredictFailed
 
 
@@ -20,12 +18,12 @@ class CogBridge:
 
     @classmethod
     def load(cls, app_ref: str) -> CogBridge:
-        return cls(ModelHost(load_app(app_ref).cls))
+        return cls(ModelHost.from_ref(app_ref))
 
     def setup(self) -> None:
         """Run the model's setup() once; its shutdown() runs when cog's worker process exits."""
         self.host.setup()
-        atexit.register(self.host.shutdown)
+        self.host.shutdown_at_exit()
 
     # Errors reach cog as the model's own exception, so its "error" reads "ValueError: ...".
     def predict(self, inputs: dict[str, Any]) -> Any:

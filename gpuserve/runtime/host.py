@@ -7,6 +7,7 @@ outputs encode to the same JSON and shutdown runs once, wherever the model is se
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .._inspect import PredictSignature
 from ..decorator import spec_of
+from ..loader import load_app
 from ..spec import ModelSpec
 from .cache import configure_cache
 
@@ -63,7 +65,16 @@ class ModelHost:
         self._shut_down = False
         self._output = TypeAdapter(self.signature.output_type)
 
+    @classmethod
+    def from_ref(cls, app_ref: str) -> ModelHost:
+        """A host for the model named by "module:Class" or "file.py:Class"."""
+        return cls(load_app(app_ref).cls)
+
     # lifecycle -------------------------------------------------------------------------
+    def shutdown_at_exit(self) -> None:
+        """Run shutdown() when the process exits, whatever ends it (a preemption's KeyboardInterrupt included)."""
+        atexit.register(self.shutdown)
+
     def setup(self) -> None:
         """Create the instance and run its setup() once; later calls return at once."""
         with self._setup_lock:

@@ -12,7 +12,6 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..loader import load_app
 from .host import InvalidInput, ModelHost, PredictFailed
 
 log = logging.getLogger("gpuserve")
@@ -34,7 +33,7 @@ class RunpodWorker:
 
     @classmethod
     def load(cls, app_ref: str) -> RunpodWorker:
-        return cls(ModelHost(load_app(app_ref).cls))
+        return cls(ModelHost.from_ref(app_ref))
 
     def setup(self) -> None:
         """Run the model's setup() once, before the worker takes its first job."""

@@ -8,7 +8,6 @@ from types import FrameType
 
 import uvicorn
 
-from ..loader import load_app
 from .host import ModelHost
 from .server import create_app
 
@@ -30,8 +29,7 @@ class _DrainingServer(uvicorn.Server):
 def serve(app_ref: str, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Load APP and serve it until a signal; requests in flight finish, then the model's shutdown() runs."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    loaded = load_app(app_ref)
-    model_host = ModelHost(loaded.cls)
+    model_host = ModelHost.from_ref(app_ref)
     grace = int(os.environ.get("GPUSERVE_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
     config = uvicorn.Config(create_app(model_host), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace, lifespan="on")
     _DrainingServer(config, model_host).run()

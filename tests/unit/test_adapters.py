@@ -103,3 +103,26 @@ def test_cog_refuses_inputs_it_cannot_express(tmp_path: Path) -> None:
         get_target("cog").render(load_app(str(source)))
     assert [p.field for p in info.value.problems] == ["predict(box)", "predict(tags)"]
     assert "cog inputs cannot be objects, nested models or unions" in str(info.value)
+
+
+def test_modal_options_follow_the_spec() -> None:
+    from tests.apps import STREAM
+
+    app_file = get_target("modal").render(load_app(LIFECYCLE.ref)).files["modal_app.py"]
+    assert "    gpu='L40S',\n    min_containers=1,\n    max_containers=3,\n    scaledown_window=120,\n    timeout=60,\n" in app_file
+    assert "secrets=[modal.Secret.from_name('API_KEY')]," in app_file
+    assert "@modal.concurrent(max_inputs=2)\nclass Lifecycle:" in app_file
+    fallback = get_target("modal").render(load_app(ASYNC.ref)).files["modal_app.py"]
+    assert "gpu=['H100', 'A100-80GB']," in fallback
+    hello = get_target("modal").render(load_app(HELLO.ref))
+    assert "gpu=None," in hello.files["modal_app.py"]
+    assert "def predict(\n        self,\n        *,\n        name: str,\n        language: str = 'en',\n        excited: bool = False,\n    ) -> Any:" in hello.files["modal_app.py"]
+    assert "yield from self.host.stream(inputs)" in get_target("modal").render(load_app(STREAM.ref)).files["modal_app.py"]
+    for removed in ("keep_warm", "concurrency_limit", "container_idle_timeout", "allow_concurrent_inputs", "web_endpoint", "modal.gpu."):
+        assert removed not in hello.files["modal_app.py"]
+
+
+def test_modal_says_what_means_something_else_there() -> None:
+    notes = get_target("modal").render(load_app(TEXT.ref)).notes
+    assert notes == ("secret HF_TOKEN: create a Modal secret named HF_TOKEN holding the key HF_TOKEN (`modal secret create HF_TOKEN HF_TOKEN=...`)",)
+    assert get_target("modal").render(load_app(ASYNC.ref)).notes == ("max_containers is unset: Modal scales without an upper bound",)

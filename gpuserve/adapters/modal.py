@@ -1,0 +1,106 @@
+"""modal: modal_app.py with an @app.cls, enter/exit hooks, a method and a web endpoint, all from the spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._example import example_input
+from ..loader import LoadedApp
+from ..render import render
+from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, requirements, runtime_copies
+from .base import RenderedTarget
+
+_PRIMITIVES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+VOLUME = "gpuserve-cache"
+
+
+@dataclass(frozen=True)
+class ModalContext:
+    header: str
+    name: str
+    class_name: str
+    entry: str
+    python: str
+    apt: tuple[str, ...]
+    requirements: tuple[str, ...]
+    env: dict[str, str]
+    sources: tuple[str, ...]
+    gpu: str | list[str] | None
+    min_containers: int
+    max_containers: int | None
+    scaledown_window: int
+    timeout: int
+    concurrency: int
+    secrets: tuple[str, ...]
+    volume: str
+    cache_dir: str
+    params: tuple[str, ...]
+    param_names: tuple[str, ...]
+    returns: str
+    streaming: bool
+    typing_imports: tuple[str, ...]
+    example_kwargs: str
+
+
+def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, "name: type = default") for each input, keyword-only, so required ones may follow optional ones."""
+    required = set(input_schema.get("required", []))
+    params = []
+    for name, prop in input_schema.get("properties", {}).items():
+        kind = _PRIMITIVES.get(prop.get("type", ""))
+        if kind is None and prop.get("enum"):
+            kind = {str: "str", int: "int"}.get(type(prop["enum"][0]))
+        text = f"{name}: {kind or 'Any'}"
+        if name not in required:
+            text += f" = {prop.get('default')!r}"
+        params.append((name, text))
+    return params
+
+
+class ModalTarget:
+    name = "modal"
+    summary = "a Modal app: @app.cls with enter/exit hooks, a method and an ASGI web endpoint"
+
+    def render(self, app: LoadedApp) -> RenderedTarget:
+        spec, signature = app.spec, app.signature
+        params = _parameters(signature.input_schema())
+        returns = "Iterator[Any]" if signature.streaming else "Any"
+        gpu: str | list[str] | None = None
+        if spec.gpu is not None:
+            gpu = spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings
+        notes = [f"secret {s}: create a Modal secret named {s} holding the key {s} (`modal secret create {s} {s}=...`)" for s in spec.secrets]
+        if spec.max_containers is None:
+            notes.append("max_containers is unset: Modal scales without an upper bound")
+        ctx = ModalContext(
+            header=header(app, self.name),
+            name=spec.name,
+            class_name=spec.class_name,
+            entry=app.entry,
+            python=spec.image.python,
+            apt=spec.image.apt,
+            requirements=tuple(requirements(app, SERVER_PACKAGES)),
+            env=spec.image.env_dict | {"GPUSERVE_CACHE_DIR": CACHE_DIR},
+            sources=("gpuserve", app.top_level),
+            gpu=gpu,
+            min_containers=spec.keep_warm,
+            max_containers=spec.max_containers,
+            scaledown_window=spec.idle_timeout,
+            timeout=spec.timeout,
+            concurrency=spec.concurrency,
+            secrets=spec.secrets,
+            volume=VOLUME,
+            cache_dir=CACHE_DIR,
+            params=tuple(text for _, text in params),
+            param_names=tuple(name for name, _ in params),
+            returns=returns,
+            streaming=signature.streaming,
+            typing_imports=("Any", "Iterator") if signature.streaming else ("Any",),
+            example_kwargs=", ".join(f"{k}={v!r}" for k, v in example_input(signature.input_schema()).items()),
+        )
+        files = {
+            "modal_app.py": render("modal/modal_app.py.j2", ctx),
+            "requirements.txt": render("_shared/requirements.txt.j2", ctx),
+            "README.md": render("modal/README.md.j2", ctx),
+        }
+        return RenderedTarget(files=files, copies=runtime_copies() | code_copies(app), notes=tuple(notes))

@@ -1,0 +1,72 @@
+"""Modal app for the model 'lifecycle'.
+
+Rendered by gpuserve 0.1.0 from lifecycle:Lifecycle (target: modal). Edit the model, then rebuild.
+Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
+"""
+
+from typing import Any
+
+import modal
+
+image = (
+    modal.Image.debian_slim(python_version='3.11')
+    .apt_install('curl')
+    .pip_install(
+        'pydantic==2.14.3',
+        'packaging==26.3',
+        'fastapi==0.165.0',
+        'uvicorn==0.54.0',
+    )
+    .env({'GREETING': 'hi there', 'QUOTED': 'say "$HOME"', 'GPUSERVE_CACHE_DIR': '/cache'})
+    # Code last: Modal adds local sources at container start, after every build step.
+    .add_local_python_source('gpuserve', 'lifecycle')
+)
+
+app = modal.App('lifecycle', image=image)
+
+# Model weights downloaded through the Hugging Face or torch caches persist here between containers.
+cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
+
+
+@app.cls(
+    gpu='L40S',
+    min_containers=1,
+    max_containers=3,
+    scaledown_window=120,
+    timeout=60,
+    secrets=[modal.Secret.from_name('API_KEY')],
+    volumes={'/cache': cache},
+)
+@modal.concurrent(max_inputs=2)
+class Lifecycle:
+    @modal.enter()
+    def setup(self) -> None:
+        """Load the model once per container, before the first input."""
+        from gpuserve.runtime import ModelHost
+
+        self.host = ModelHost.from_ref('lifecycle:Lifecycle')
+        self.host.setup()
+        self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
+
+    @modal.exit()
+    def shutdown(self) -> None:
+        """Scale-down, redeploys and preemption (SIGINT) all end here."""
+        self.host.shutdown()
+
+    @modal.method()
+    def predict(
+        self,
+        *,
+        seconds: float = 0.0,
+        tag: str = 'x',
+    ) -> Any:
+        """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
+        inputs = {'seconds': seconds, 'tag': tag}
+        return self.host.predict(inputs)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        """The gpuserve HTTP contract: POST /predict, GET /health, /openapi.json, /docs."""
+        from gpuserve.runtime.server import create_app
+
+        return create_app(self.host)

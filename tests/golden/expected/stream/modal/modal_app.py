@@ -1,0 +1,69 @@
+"""Modal app for the model 'streamer'.
+
+Rendered by gpuserve 0.1.0 from stream:Streamer (target: modal). Edit the model, then rebuild.
+Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
+"""
+
+from typing import Any, Iterator
+
+import modal
+
+image = (
+    modal.Image.debian_slim(python_version='3.11')
+    .pip_install(
+        'pydantic==2.14.3',
+        'packaging==26.3',
+        'fastapi==0.165.0',
+        'uvicorn==0.54.0',
+    )
+    .env({'GPUSERVE_CACHE_DIR': '/cache'})
+    # Code last: Modal adds local sources at container start, after every build step.
+    .add_local_python_source('gpuserve', 'stream')
+)
+
+app = modal.App('streamer', image=image)
+
+# Model weights downloaded through the Hugging Face or torch caches persist here between containers.
+cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
+
+
+@app.cls(
+    gpu=None,
+    min_containers=0,
+    scaledown_window=300,
+    timeout=600,
+    secrets=[],
+    volumes={'/cache': cache},
+)
+@modal.concurrent(max_inputs=2)
+class Streamer:
+    @modal.enter()
+    def setup(self) -> None:
+        """Load the model once per container, before the first input."""
+        from gpuserve.runtime import ModelHost
+
+        self.host = ModelHost.from_ref('stream:Streamer')
+        self.host.setup()
+        self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
+
+    @modal.exit()
+    def shutdown(self) -> None:
+        """Scale-down, redeploys and preemption (SIGINT) all end here."""
+        self.host.shutdown()
+
+    @modal.method()
+    def predict(
+        self,
+        *,
+        count: int = 3,
+    ) -> Iterator[Any]:
+        """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
+        inputs = {'count': count}
+        yield from self.host.stream(inputs)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        """The gpuserve HTTP contract: POST /predict, GET /health, /openapi.json, /docs."""
+        from gpuserve.runtime.server import create_app
+
+        return create_app(self.host)

@@ -1,0 +1,76 @@
+"""Modal app for the model 'text-generation'.
+
+Rendered by gpuserve 0.1.0 from app:TextGeneration (target: modal). Edit the model, then rebuild.
+Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
+"""
+
+from typing import Any
+
+import modal
+
+image = (
+    modal.Image.debian_slim(python_version='3.11')
+    .pip_install(
+        'pydantic==2.14.3',
+        'packaging==26.3',
+        'fastapi==0.165.0',
+        'uvicorn==0.54.0',
+        'torch==2.13.0',
+        'transformers==5.23.0',
+        'tokenizers==0.23.3',
+        'safetensors==0.8.0',
+    )
+    .env({'MODEL_ID': 'gpt2', 'TOKENIZERS_PARALLELISM': 'false', 'GPUSERVE_CACHE_DIR': '/cache'})
+    # Code last: Modal adds local sources at container start, after every build step.
+    .add_local_python_source('gpuserve', 'app')
+)
+
+app = modal.App('text-generation', image=image)
+
+# Model weights downloaded through the Hugging Face or torch caches persist here between containers.
+cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
+
+
+@app.cls(
+    gpu=['A10G', 'L4', 'L40S'],
+    min_containers=0,
+    max_containers=2,
+    scaledown_window=300,
+    timeout=120,
+    secrets=[modal.Secret.from_name('HF_TOKEN')],
+    volumes={'/cache': cache},
+)
+class TextGeneration:
+    @modal.enter()
+    def setup(self) -> None:
+        """Load the model once per container, before the first input."""
+        from gpuserve.runtime import ModelHost
+
+        self.host = ModelHost.from_ref('app:TextGeneration')
+        self.host.setup()
+        self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
+
+    @modal.exit()
+    def shutdown(self) -> None:
+        """Scale-down, redeploys and preemption (SIGINT) all end here."""
+        self.host.shutdown()
+
+    @modal.method()
+    def predict(
+        self,
+        *,
+        prompt: str,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> Any:
+        """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
+        inputs = {'prompt': prompt, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'seed': seed}
+        return self.host.predict(inputs)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        """The gpuserve HTTP contract: POST /predict, GET /health, /openapi.json, /docs."""
+        from gpuserve.runtime.server import create_app
+
+        return create_app(self.host)
