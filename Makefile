@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gpuserve tests examples scripts
+	$(BIN)/ruff format --check gpuserve tests examples scripts
 	$(BIN)/mypy
 
 test: $(STAMP) lint

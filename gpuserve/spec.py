@@ -132,7 +132,7 @@ class ModelSpec(BaseModel):
     @classmethod
     def _secrets(cls, value: object) -> object:
         if isinstance(value, str):
-            raise ValueError("must be a list of names, e.g. secrets=[\"HF_TOKEN\"]")
+            raise ValueError('must be a list of names, e.g. secrets=["HF_TOKEN"]')
         for name in value or ():  # type: ignore[attr-defined]
             if not isinstance(name, str) or not _ENV_KEY.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")

@@ -1,9 +1,9 @@
 """Drive a built modal_app.py with the real modal SDK, offline (no token): run inside the modal virtualenv.
 
-  predict CLASS JSON   call predict.local(**input) twice, print both outputs as JSON lines
-  invalid CLASS JSON   call predict.local(**input), print the error's type and message
-  serve CLASS PORT     serve the class's @modal.asgi_app() with uvicorn on 127.0.0.1:PORT
-  preempt CLASS JSON   call predict.local(**input) with Modal's simulated preemption (SIGINT) after 1 s
+predict CLASS JSON   call predict.local(**input) twice, print both outputs as JSON lines
+invalid CLASS JSON   call predict.local(**input), print the error's type and message
+serve CLASS PORT     serve the class's @modal.asgi_app() with uvicorn on 127.0.0.1:PORT
+preempt CLASS JSON   call predict.local(**input) with Modal's simulated preemption (SIGINT) after 1 s
 """
 
 from __future__ import annotations

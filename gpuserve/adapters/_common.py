@@ -48,11 +48,7 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
         return {}
     if source.is_file():
         return {f"{app.top_level}.py": source}
-    return {
-        f"{app.top_level}/{path.relative_to(source)}": path
-        for path in sorted(source.rglob("*.py"))
-        if "__pycache__" not in path.parts
-    }
+    return {f"{app.top_level}/{path.relative_to(source)}": path for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts}
 
 
 def code_paths(app: LoadedApp) -> list[str]:

@@ -1,6 +1,5 @@
 """The HTTP contract every target serves: GET /health, POST /predict (JSON or SSE), /openapi.json, /docs."""
 
-
 import asyncio
 import json
 import logging
@@ -78,7 +77,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
     app = FastAPI(
         title=spec.name,
         version=os.environ.get("GPUSERVE_MODEL_VERSION", "0"),
-        description=f"{spec.class_name} served by gpuserve. POST /predict with {{\"input\": {{...}}}}.",
+        description=f'{spec.class_name} served by gpuserve. POST /predict with {{"input": {{...}}}}.',
         lifespan=lifespan,
     )
 

@@ -96,5 +96,3 @@ def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case
         assert code == 0, output_of(proc)
     assert result["r"]["status"] == "succeeded" and result["r"]["output"] == {"tag": "late", "slept": 1.5}
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
-
-

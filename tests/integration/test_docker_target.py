@@ -55,4 +55,3 @@ def test_docker_directory_serves_like_the_local_server(case, tmp_path: Path, cas
         bad = client.post("/predict", json={"input": case.bad})
         assert bad.status_code == 422
         assert [d["loc"][-1] for d in bad.json()["detail"]] == [case.bad_field]
-

@@ -113,5 +113,3 @@ def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:
         if case is STREAM:
             with client.stream("POST", "/predict", json={"input": {"count": 2}}, headers={"Accept": "text/event-stream"}) as response:
                 assert "".join(response.iter_text()).startswith('data: "alpha "\n\ndata: "beta "\n\nevent: done')
-
-

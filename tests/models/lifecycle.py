@@ -26,8 +26,17 @@ def _record(event: str) -> None:
             handle.write(f"{event} {os.getpid()}\n")
 
 
-@gpuserve.model(name="lifecycle", gpu="L40S", keep_warm=1, max_containers=3, idle_timeout=120, timeout=60, concurrency=2, secrets=["API_KEY"],
-                image=gpuserve.Image(python="3.11").apt_install("curl").env(GREETING="hi there", QUOTED='say "$HOME"'))
+@gpuserve.model(
+    name="lifecycle",
+    gpu="L40S",
+    keep_warm=1,
+    max_containers=3,
+    idle_timeout=120,
+    timeout=60,
+    concurrency=2,
+    secrets=["API_KEY"],
+    image=gpuserve.Image(python="3.11").apt_install("curl").env(GREETING="hi there", QUOTED='say "$HOME"'),
+)
 class Lifecycle:
     def setup(self) -> None:
         time.sleep(float(os.environ.get("LIFECYCLE_SETUP_SECONDS", "0")))

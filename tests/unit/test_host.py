@@ -30,9 +30,7 @@ def test_invalid_input_names_field_and_rule() -> None:
     host = host_for(HELLO.ref)
     with pytest.raises(InvalidInput) as info:
         host.validate({"name": "", "language": "de", "extra": 1})
-    assert str(info.value) == (
-        "input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'; input.extra: Extra inputs are not permitted"
-    )
+    assert str(info.value) == ("input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'; input.extra: Extra inputs are not permitted")
     with pytest.raises(InvalidInput, match="Input should be a JSON object, not list"):
         host.validate([1, 2])  # type: ignore[arg-type]
 
@@ -86,9 +84,7 @@ def test_output_not_matching_annotation_is_an_error(tmp_path: Path) -> None:
 def test_failed_setup_is_reported(tmp_path: Path) -> None:
     source = tmp_path / "broken_setup.py"
     source.write_text(
-        "import gpuserve\n\n@gpuserve.model\nclass Broken:\n"
-        "    def setup(self) -> None:\n        raise OSError('weights missing')\n"
-        "    def predict(self, x: int) -> int:\n        return x\n"
+        "import gpuserve\n\n@gpuserve.model\nclass Broken:\n    def setup(self) -> None:\n        raise OSError('weights missing')\n    def predict(self, x: int) -> int:\n        return x\n"
     )
     host = host_for(str(source))
     with pytest.raises(OSError, match="weights missing"):

@@ -18,15 +18,18 @@ sys.meta_path.insert(0, Block())
 
 
 def test_runtime_serves_with_jinja_and_cli_blocked() -> None:
-    code = BLOCKER + f"""
+    code = (
+        BLOCKER
+        + f"""
 from gpuserve.loader import load_app
 from gpuserve.runtime import ModelHost
 from gpuserve.runtime.server import create_app
 from gpuserve.runtime.serve import serve
-host = ModelHost(load_app({str(ROOT / 'examples/hello/app.py')!r}).cls)
+host = ModelHost(load_app({str(ROOT / "examples/hello/app.py")!r}).cls)
 create_app(host)
 print(host.predict({{'name': 'x'}}))
 """
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'greeting': 'Hello, x.'}"
