@@ -20,9 +20,21 @@ def json_compact(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
 
+_YAML_LINE_BREAKS = "\x85\u2028\u2029\ufeff"
+
+
 def yaml_quote(value: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(value)
+    """A YAML double-quoted scalar: quotes, backslashes, controls and YAML's extra line breaks escaped."""
+    out = []
+    for char in value:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif code < 0x20 or 0x7F <= code <= 0x9F or char in _YAML_LINE_BREAKS:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 @cache

@@ -66,8 +66,8 @@ class Image(BaseModel):
         for key, val in value:
             if not _ENV_KEY.match(key):
                 raise ValueError(f"{key!r} is not an environment variable name (letters, digits, _)")
-            if "\0" in val or "\n" in val:
-                raise ValueError(f"the value of {key} holds a newline or NUL byte")
+            if any(c in val for c in "\0\n\r"):
+                raise ValueError(f"the value of {key} holds a line break or NUL byte; pass one line")
         return value
 
     def __init__(self, **data: Any) -> None:
