@@ -19,7 +19,7 @@ def test_wheel_holds_templates_and_builds_every_target(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {str(p.relative_to(ROOT)) for p in (ROOT / "gpuserve" / "templates").rglob("*.j2")}
     assert templates and templates <= names
-    assert {"gpuserve/py.typed", "gpuserve/runtime/host.py", "gpuserve/runtime/__main__.py"} <= names
+    assert {"gpuserve/py.typed", "gpuserve/runtime/host.py", "gpuserve/runtime/__main__.py", "gpuserve/data/prices.json"} <= names
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
 
     unpacked = tmp_path / "site"
