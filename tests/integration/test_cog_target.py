@@ -45,6 +45,8 @@ def test_cog_server_answers_like_the_local_server(case: Case, tmp_path: Path, ca
         good = client.post("/predictions", json={"input": case.good}).json()
         assert good["status"] == "succeeded", good
         assert good["output"] == local_output(case)
+        setup_logs = client.get("/health-check").json()["setup"]["logs"]
+        assert "deprecat" not in (setup_logs + good["logs"]).lower()  # the generated runner uses cog's current API
         bad = client.post("/predictions", json={"input": case.bad})
         assert bad.status_code == 422
         assert [d["loc"] for d in bad.json()["detail"]] == [["body", "input", case.bad_field]]

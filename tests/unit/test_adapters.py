@@ -126,3 +126,17 @@ def test_modal_says_what_means_something_else_there() -> None:
     notes = get_target("modal").render(load_app(TEXT.ref)).notes
     assert notes == ("secret HF_TOKEN: create a Modal secret named HF_TOKEN holding the key HF_TOKEN (`modal secret create HF_TOKEN HF_TOKEN=...`)",)
     assert get_target("modal").render(load_app(ASYNC.ref)).notes == ("max_containers is unset: Modal scales without an upper bound",)
+
+
+@pytest.mark.parametrize("target", ["docker", "runpod"])
+def test_dockerfile_installs_dependencies_before_copying_code(target: str) -> None:
+    lines = get_target(target).render(load_app(TEXT.ref)).files["Dockerfile"].splitlines()
+    index = {line: i for i, line in enumerate(lines)}
+    assert index["COPY requirements.txt ./"] < index["RUN pip install --no-cache-dir -r requirements.txt"] < index["COPY app.py ./app.py"]
+    assert lines[2].startswith("FROM nvidia/cuda:12.4.1-cudnn-runtime")  # a GPU model gets a CUDA base
+    assert get_target(target).render(load_app(HELLO.ref)).files["Dockerfile"].splitlines()[2] == "FROM python:3.11-slim-bookworm"
+    if target == "docker":
+        assert "USER 1000" in lines and any(line.startswith("HEALTHCHECK ") for line in lines)
+        assert lines[-1] == 'CMD ["python", "-m", "gpuserve.runtime", "app:TextGeneration", "--host", "0.0.0.0", "--port", "8000"]'
+    else:
+        assert lines[-1] == 'CMD ["python", "-u", "handler.py"]'
