@@ -52,7 +52,7 @@ class PredictSignature:
 def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     """Read cls.predict. Returns the signature, or every problem found with it."""
     where = f"{cls.__name__}.predict"
-    predict = cls.__dict__.get("predict") or getattr(cls, "predict", None)
+    predict = getattr(cls, "predict", None)
     if predict is None or not callable(predict):
         return None, [Problem(where, None, "is missing", "a method predict(self, ...)", "add `def predict(self, ...) -> Output:`")]
     try:

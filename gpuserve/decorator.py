@@ -60,8 +60,6 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
     signature, found = inspect_predict(cls)
     problems += found
     fields = {"name": default_name(cls.__name__), "class_name": cls.__name__} | {k: v for k, v in options.items() if v is not None or k in {"gpu", "max_containers"}}
-    if fields.get("image") is None:
-        fields.pop("image", None)
     if "class_name" in options:
         problems.append(Problem("class_name", options["class_name"], "is not an option of @gpuserve.model", "", "leave it out; it is the class's own name"))
     spec = None

@@ -89,3 +89,31 @@ def base_image(gpu: GpuRequest | None, python: str) -> BaseImage:
 def header(app: LoadedApp, target: str) -> str:
     """The provenance line written at the top of rendered files."""
     return f"Rendered by gpuserve {__version__} from {app.entry} (target: {target}). Edit the model, then rebuild."
+
+
+@dataclass(frozen=True)
+class DockerfileContext:
+    """The parts of a Dockerfile every Dockerfile-based target shares (templates/_shared)."""
+
+    header: str
+    base: BaseImage
+    python: str
+    uv_image: str
+    apt: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    code: tuple[str, ...]
+    cache_dir: str
+
+    @classmethod
+    def from_app(cls, app: LoadedApp, target: str, cache_dir: str = CACHE_DIR) -> DockerfileContext:
+        image = app.spec.image
+        return cls(
+            header=header(app, target),
+            base=base_image(app.spec.gpu, image.python),
+            python=image.python,
+            uv_image=UV_IMAGE,
+            apt=image.apt,
+            env=image.env_vars,
+            code=tuple(code_paths(app)),
+            cache_dir=cache_dir,
+        )

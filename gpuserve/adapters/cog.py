@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._example import example_input
-from ..errors import BuildError
+from ..errors import BuildError, Problem
 from ..loader import LoadedApp
 from ..render import render
 from ._cog_types import CogInput, CogOutput, cog_inputs, cog_output
-from ._common import PINS, code_copies, header, requirements, runtime_copies
+from ._common import code_copies, header, requirements, runtime_copies
 from ._gpus import PlatformGpus
 from ._openapi_cog import cog_openapi_schema
 from .base import RenderedTarget
@@ -124,7 +124,8 @@ class CogTarget:
         if gpu.count > 1:
             if (sku, gpu.count) not in MULTI_GPU:
                 offered = ", ".join(f"{s} x{n} ({v})" for (s, n), v in MULTI_GPU.items())
-                raise BuildError("gpuserve build --target cog", [_count_problem(gpu.count, sku, offered)])
+                problem = Problem("gpu", f"{sku} x{gpu.count}", "Replicate has no such multi-GPU hardware", offered, "ask for one GPU, or one of the multi-GPU types listed")
+                raise BuildError("gpuserve build --target cog", [problem])
             sku = MULTI_GPU[(sku, gpu.count)]
         return sku, notes
 
@@ -138,12 +139,3 @@ class CogTarget:
         if spec.secrets:
             notes.append(f"secrets {', '.join(spec.secrets)}: Replicate has no secret store for a model's environment; they are unset at run time")
         return notes
-
-
-def _count_problem(count: int, sku: str, offered: str) -> Any:
-    from ..errors import Problem
-
-    return Problem("gpu", f"{sku} x{count}", "Replicate has no such multi-GPU hardware", offered, "ask for one GPU, or one of the multi-GPU types listed")
-
-
-__all__ = ["CogTarget", "PINS"]

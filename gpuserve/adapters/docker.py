@@ -8,38 +8,10 @@ from dataclasses import dataclass
 from .._example import example_input
 from ..loader import LoadedApp
 from ..render import render
-from ._common import CACHE_DIR, SERVER_PACKAGES, UV_IMAGE, BaseImage, base_image, code_copies, code_paths, header, requirements, runtime_copies
+from ._common import SERVER_PACKAGES, DockerfileContext, code_copies, requirements, runtime_copies
 from .base import RenderedTarget
 
 PORT = 8000
-
-
-@dataclass(frozen=True)
-class DockerfileContext:
-    """The parts of a Dockerfile every Dockerfile-based target shares (templates/_shared)."""
-
-    header: str
-    base: BaseImage
-    python: str
-    uv_image: str
-    apt: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    code: tuple[str, ...]
-    cache_dir: str
-
-    @classmethod
-    def from_app(cls, app: LoadedApp, target: str, cache_dir: str = CACHE_DIR) -> DockerfileContext:
-        image = app.spec.image
-        return cls(
-            header=header(app, target),
-            base=base_image(app.spec.gpu, image.python),
-            python=image.python,
-            uv_image=UV_IMAGE,
-            apt=image.apt,
-            env=image.env_vars,
-            code=tuple(code_paths(app)),
-            cache_dir=cache_dir,
-        )
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from .._example import example_input
 from ..loader import LoadedApp
 from ..render import render
-from ._common import code_copies, requirements, runtime_copies
+from ._common import DockerfileContext, code_copies, requirements, runtime_copies
 from ._gpus import PlatformGpus
 from .base import RenderedTarget
-from .docker import DockerfileContext
 
 # RunPod's gpuTypeIds (REST API). No T4, no A10G, no 40 GB A100.
 RUNPOD_GPUS = PlatformGpus(
