@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem
+from ._common import python_type
 
-_PRIMITIVES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 _UNSET = object()
 
 
@@ -47,13 +47,6 @@ def _nullable(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, A
     return _resolve(schema, defs), False
 
 
-def _primitive(schema: dict[str, Any]) -> str | None:
-    if "enum" in schema and "type" not in schema:
-        kinds = {type(v) for v in schema["enum"]}
-        return "str" if kinds == {str} else "int" if kinds == {int} else None
-    return _PRIMITIVES.get(schema.get("type", ""))
-
-
 def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, dict[str, Any]], list[Problem]]:
     """run() parameters, the enum schemas cog writes for choices, and what cannot be expressed."""
     defs = input_schema.get("$defs", {})
@@ -69,7 +62,7 @@ def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, 
             continue
         is_list = prop.get("type") == "array"
         item = _resolve(prop.get("items", {}), defs) if is_list else prop
-        base = _primitive(item)
+        base = python_type(item)
         annotation = f"list[{base}]" if is_list else str(base)
         if optional:
             annotation = f"Optional[{annotation}]"
@@ -128,7 +121,7 @@ def _json_type(base: str | None) -> str:
 
 def _unsupported(name: str, prop: dict[str, Any]) -> Problem | None:
     item = prop.get("items", {}) if prop.get("type") == "array" else prop
-    if "$ref" in item or _primitive(item) is None or (prop.get("type") == "array" and "enum" in item):
+    if "$ref" in item or python_type(item) is None or (prop.get("type") == "array" and "enum" in item):
         return Problem(
             f"predict({name})",
             prop.get("type", prop.get("$ref", "object")),
@@ -149,7 +142,7 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
     defs = output_schema.get("$defs", {})
     schema = _resolve(output_schema.get("items", {}) if streaming else output_schema, defs)
     if streaming:
-        base = _primitive(schema) or "Any"
+        base = python_type(schema) or "Any"
         concatenate = base == "str"
         kind = ("AsyncConcatenateIterator" if concurrent else "ConcatenateIterator") if concatenate else ("AsyncIterator" if concurrent else "Iterator")
         cog = {"title": "Output", "type": "array", "items": _prim_schema(base), "x-cog-array-type": "iterator"}
@@ -175,10 +168,10 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
 def _field(raw: dict[str, Any], defs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     prop, optional = _nullable(raw, defs)
     if prop.get("type") == "array":
-        base = _primitive(_resolve(prop.get("items", {}), defs)) or "Any"
+        base = python_type(_resolve(prop.get("items", {}), defs)) or "Any"
         annotation, schema = f"list[{base}]", {"type": "array", "items": _prim_schema(base)}
     else:
-        base = _primitive(prop) or "Any"
+        base = python_type(prop) or "Any"
         annotation, schema = base, _prim_schema(base)
     if optional:
         return f"Optional[{annotation}]", schema | {"nullable": True}

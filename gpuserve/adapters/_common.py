@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -31,6 +32,17 @@ SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn")
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.14"
 CACHE_DIR = "/cache"
+
+
+_JSON_TO_PYTHON = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+
+
+def python_type(schema: dict[str, Any]) -> str | None:
+    """The Python scalar a JSON schema describes (str, int, float, bool; Literal choices by their values), or None."""
+    if "enum" in schema and "type" not in schema:
+        kinds = {type(v) for v in schema["enum"]}
+        return "str" if kinds == {str} else "int" if kinds == {int} else None
+    return _JSON_TO_PYTHON.get(schema.get("type", ""))
 
 
 def runtime_copies() -> dict[str, Path]:

@@ -8,10 +8,9 @@ from typing import Any
 from .._example import example_input
 from ..loader import LoadedApp
 from ..render import render
-from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, requirements, runtime_copies
+from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
 from .base import RenderedTarget
 
-_PRIMITIVES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 VOLUME = "gpuserve-cache"
 
 
@@ -48,10 +47,7 @@ def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
     required = set(input_schema.get("required", []))
     params = []
     for name, prop in input_schema.get("properties", {}).items():
-        kind = _PRIMITIVES.get(prop.get("type", ""))
-        if kind is None and prop.get("enum"):
-            kind = {str: "str", int: "int"}.get(type(prop["enum"][0]))
-        text = f"{name}: {kind or 'Any'}"
+        text = f"{name}: {python_type(prop) or 'Any'}"
         if name not in required:
             text += f" = {prop.get('default')!r}"
         params.append((name, text))

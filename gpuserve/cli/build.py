@@ -21,8 +21,9 @@ def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     loaded = load_or_exit(app)
     chosen = target_names() if "all" in targets else list(dict.fromkeys(targets))
     nested = out is None or len(chosen) > 1 or "all" in targets
+    base = out or Path("build")
     for target in chosen:
-        directory = (out or Path("build")) / target if nested or out is None else out
+        directory = base / target if nested else base
         try:
             result = build(loaded, target, directory)
         except GpuserveError as exc:

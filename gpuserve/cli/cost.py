@@ -60,7 +60,7 @@ def command(
     max_price_age_days: int,
     as_json: bool,
     plot: Path | None,
-) -> None:  # noqa: E501
+) -> None:
     """Which provider is cheapest for this model and this traffic, with cold starts and keep-warm counted."""
     from ..cost import Workload, estimate, load_prices, traffic_profile
     from ..cost.compare import break_evens, cheapest
@@ -90,7 +90,7 @@ def command(
         offered = [t for t in types if book.rate(provider, t)]
         choices.append((provider, offered[0] if offered else types[0]))
     estimates = [estimate(book, p, g, work, cold.get(p)) for p, g in choices]
-    best, reason = cheapest(estimates, requests_per_day)
+    best, reason = cheapest(estimates)
     offered_choices = [(e.provider, e.gpu) for e in estimates if e.offered]
     points = break_evens(book, offered_choices, work, cold)
     warnings = book.stale(date.today(), max_price_age_days)

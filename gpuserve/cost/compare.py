@@ -17,7 +17,7 @@ class BreakEven:
     cost_per_month: float
 
 
-def cheapest(estimates: list[Estimate], requests_per_day: float) -> tuple[Estimate | None, str]:
+def cheapest(estimates: list[Estimate]) -> tuple[Estimate | None, str]:
     """The offered estimate with the lowest bill, and why, in one sentence."""
     offered = sorted((e for e in estimates if e.offered), key=lambda e: e.cost_per_day)
     if not offered:

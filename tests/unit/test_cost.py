@@ -65,7 +65,7 @@ def test_a_provider_without_the_gpu_is_shown_as_such() -> None:
     work = Workload(1000, 1.0, traffic_profile("steady"))
     missing = estimate(BOOK, "replicate", "L4", work)
     assert not missing.offered and missing.cost_per_day == 0
-    best, reason = cheapest([missing, estimate(BOOK, "runpod", "L4", work)], 1000)
+    best, reason = cheapest([missing, estimate(BOOK, "runpod", "L4", work)])
     assert best is not None and best.provider == "runpod"
     assert reason.startswith("runpod is cheapest at $")
 
