@@ -5,4 +5,14 @@ from .errors import BuildError, DeployError, GpuserveError, LoadError, SpecError
 from .spec import Image, ModelSpec
 
 __version__ = "0.1.0"
-__all__ = ["model", "Image", "ModelSpec", "GpuserveError", "SpecError", "LoadError", "BuildError", "DeployError", "__version__"]
+__all__ = [
+    "model",
+    "Image",
+    "ModelSpec",
+    "GpuserveError",
+    "SpecError",
+    "LoadError",
+    "BuildError",
+    "DeployError",
+    "__version__",
+]

@@ -28,7 +28,13 @@ def build(app: str | LoadedApp, target: str, out_dir: str | Path) -> BuildResult
     rendered = get_target(target).render(loaded)
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        problem = Problem("-o", str(out), "exists and was not written by gpuserve build", "an empty or new directory, or an earlier gpuserve build", "choose another -o, or empty it")
+        problem = Problem(
+            "-o",
+            str(out),
+            "exists and was not written by gpuserve build",
+            "an empty or new directory, or an earlier gpuserve build",
+            "choose another -o, or empty it",
+        )
         raise BuildError("gpuserve build", [problem])
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

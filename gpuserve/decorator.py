@@ -8,8 +8,8 @@ from typing import Any, TypeVar, overload
 
 from pydantic import ValidationError
 
-from ._inspect import PredictSignature, inspect_predict
 from .errors import Problem, SpecError
+from .signature import PredictSignature, inspect_predict
 from .spec import Image, ModelSpec, default_name, problems_from_validation
 
 T = TypeVar("T", bound=type)
@@ -39,7 +39,18 @@ def model(cls: Any = None, /, **options: Any) -> Any:
     """Declare a model class. Works bare (`@gpuserve.model`) or called (`@gpuserve.model(gpu="H100")`)."""
     if cls is not None:
         if not inspect.isclass(cls):
-            raise SpecError("@gpuserve.model", [Problem("first argument", cls, "is not a class", "a class with setup() and predict()", "use @gpuserve.model(...) with keyword options only")])
+            raise SpecError(
+                "@gpuserve.model",
+                [
+                    Problem(
+                        "first argument",
+                        cls,
+                        "is not a class",
+                        "a class with setup() and predict()",
+                        "use @gpuserve.model(...) with keyword options only",
+                    )
+                ],
+            )
         return _decorate(cls, options)
 
     def decorate(target: T) -> T:
@@ -51,17 +62,46 @@ def model(cls: Any = None, /, **options: Any) -> Any:
 def _decorate(cls: T, options: dict[str, Any]) -> T:
     subject = f"@gpuserve.model on {cls.__name__}"
     if SPEC_ATTR in cls.__dict__:
-        raise SpecError(subject, [Problem(cls.__name__, cls, "is already decorated with @gpuserve.model", "one decorator per class", "remove the second @gpuserve.model")])
+        raise SpecError(
+            subject,
+            [
+                Problem(
+                    cls.__name__,
+                    cls,
+                    "is already decorated with @gpuserve.model",
+                    "one decorator per class",
+                    "remove the second @gpuserve.model",
+                )
+            ],
+        )
     problems: list[Problem] = []
     for hook in ("setup", "shutdown"):
         member = getattr(cls, hook, None)
         if member is not None and not callable(member):
-            problems.append(Problem(f"{cls.__name__}.{hook}", member, "is not a method", "def setup(self) -> None", f"define {hook} as a method"))
+            problems.append(
+                Problem(
+                    f"{cls.__name__}.{hook}",
+                    member,
+                    "is not a method",
+                    "def setup(self) -> None",
+                    f"define {hook} as a method",
+                )
+            )
     signature, found = inspect_predict(cls)
     problems += found
-    fields = {"name": default_name(cls.__name__), "class_name": cls.__name__} | {k: v for k, v in options.items() if v is not None or k in {"gpu", "max_containers"}}
+    fields = {"name": default_name(cls.__name__), "class_name": cls.__name__} | {
+        k: v for k, v in options.items() if v is not None or k in {"gpu", "max_containers"}
+    }
     if "class_name" in options:
-        problems.append(Problem("class_name", options["class_name"], "is not an option of @gpuserve.model", "", "leave it out; it is the class's own name"))
+        problems.append(
+            Problem(
+                "class_name",
+                options["class_name"],
+                "is not an option of @gpuserve.model",
+                "",
+                "leave it out; it is the class's own name",
+            )
+        )
     spec = None
     try:
         spec = ModelSpec(**fields)
@@ -80,7 +120,18 @@ def spec_of(cls: type) -> tuple[ModelSpec, PredictSignature]:
     spec = cls.__dict__.get(SPEC_ATTR)
     signature = cls.__dict__.get(SIGNATURE_ATTR)
     if spec is None or signature is None:
-        raise SpecError(cls.__name__, [Problem(cls.__name__, cls, "is not decorated", "a class decorated with @gpuserve.model", "add @gpuserve.model(...) above the class")])
+        raise SpecError(
+            cls.__name__,
+            [
+                Problem(
+                    cls.__name__,
+                    cls,
+                    "is not decorated",
+                    "a class decorated with @gpuserve.model",
+                    "add @gpuserve.model(...) above the class",
+                )
+            ],
+        )
     return spec, signature
 
 

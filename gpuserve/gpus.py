@@ -65,7 +65,9 @@ def parse_gpu(value: object) -> GpuRequest | None:
         count = 1
         if count_text:
             if not count_text.strip().isdigit() or not 1 <= int(count_text) <= MAX_GPU_COUNT:
-                raise ValueError(f"GPU count {count_text!r} in {item!r} must be a whole number from 1 to {MAX_GPU_COUNT}")
+                raise ValueError(
+                    f"GPU count {count_text!r} in {item!r} must be a whole number from 1 to {MAX_GPU_COUNT}"
+                )
             count = int(count_text)
         if canonical in types:
             raise ValueError(f"{canonical} appears twice in the fallback list")

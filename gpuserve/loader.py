@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ._inspect import PredictSignature
 from .decorator import is_model, spec_of
 from .errors import LoadError
+from .signature import PredictSignature
 from .spec import ModelSpec
 
 
@@ -41,7 +41,9 @@ def load_app(ref: str) -> LoadedApp:
     """Import the module named by ref and find its model class."""
     module_part, _, class_part = ref.partition(":")
     if not module_part:
-        raise LoadError(f"APP {ref!r} names no module. Write it as path/to/file.py:ClassName or package.module:ClassName.")
+        raise LoadError(
+            f"APP {ref!r} names no module. Write it as path/to/file.py:ClassName or package.module:ClassName."
+        )
     source: Path | None
     if module_part.endswith(".py") or "/" in module_part or Path(module_part).is_file():
         module, source = _import_file(Path(module_part))
@@ -88,7 +90,9 @@ def _import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        raise LoadError(f"APP module {name!r} cannot be imported ({exc}). Install it, or run from the directory that holds it.") from None
+        raise LoadError(
+            f"APP module {name!r} cannot be imported ({exc}). Install it, or run from the directory that holds it."
+        ) from None
 
 
 def _package_source(module: ModuleType) -> Path | None:
@@ -106,12 +110,16 @@ def _find_class(module: ModuleType, class_name: str, ref: str) -> type:
         if cls is None:
             raise LoadError(f"APP {ref!r}: {module.__name__} has no class {class_name!r}.")
         if not is_model(cls):
-            raise LoadError(f"APP {ref!r}: {class_name} is not decorated with @gpuserve.model. Add the decorator above the class.")
+            raise LoadError(
+                f"APP {ref!r}: {class_name} is not decorated with @gpuserve.model. Add the decorator above the class."
+            )
         return cls
     found: list[type] = [obj for obj in vars(module).values() if is_model(obj) and obj.__module__ == module.__name__]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise LoadError(f"APP {ref!r}: no @gpuserve.model class in {module.__name__}. Decorate one, or name it as {ref}:ClassName.")
+        raise LoadError(
+            f"APP {ref!r}: no @gpuserve.model class in {module.__name__}. Decorate one, or name it as {ref}:ClassName."
+        )
     names = ", ".join(sorted(c.__name__ for c in found))
     raise LoadError(f"APP {ref!r}: {module.__name__} holds several models ({names}). Name one: {ref}:ClassName.")

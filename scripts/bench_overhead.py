@@ -45,7 +45,9 @@ def main() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "gpuserve.cli", "serve", APP, "--port", str(port), "--log-level", "warning"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gpuserve.cli", "serve", APP, "--port", str(port), "--log-level", "warning"]
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             deadline = time.monotonic() + 30
@@ -68,7 +70,9 @@ def main() -> int:
         server.wait(timeout=15)
     print(f"direct host.predict ({args.requests}):  {percentiles(direct)}")
     print(f"POST /predict over HTTP ({args.requests}): {percentiles(over_http)}")
-    print(f"added by validation + HTTP + thread hop (p50): {(sorted(over_http)[len(over_http) // 2] - sorted(direct)[len(direct) // 2]) * 1000:.3f} ms")
+    print(
+        f"added by validation + HTTP + thread hop (p50): {(sorted(over_http)[len(over_http) // 2] - sorted(direct)[len(direct) // 2]) * 1000:.3f} ms"
+    )
     return 0
 
 

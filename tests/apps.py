@@ -23,7 +23,14 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
 
 
-HELLO = Case("hello", f"{ROOT}/examples/hello/app.py:Hello", {"name": "Ada", "language": "fr", "excited": True}, {"greeting": "Bonjour, Ada!"}, {"name": "Ada", "language": "de"}, "language")
+HELLO = Case(
+    "hello",
+    f"{ROOT}/examples/hello/app.py:Hello",
+    {"name": "Ada", "language": "fr", "excited": True},
+    {"greeting": "Bonjour, Ada!"},
+    {"name": "Ada", "language": "de"},
+    "language",
+)
 TEXT = Case(
     "text-generation",
     f"{ROOT}/examples/text-generation/app.py:TextGeneration",
@@ -32,10 +39,34 @@ TEXT = Case(
     {"prompt": "hi", "max_new_tokens": 9999},
     "max_new_tokens",
 )
-STREAM = Case("stream", f"{ROOT}/tests/models/stream.py:Streamer", {"count": 3}, ["alpha ", "beta ", "gamma "], {"count": 9}, "count", streaming=True)
-FAULTY = Case("faulty", f"{ROOT}/tests/models/faulty.py:Faulty", {"fail": False}, {"calls": 1}, {"fail": "perhaps"}, "fail")
-LIFECYCLE = Case("lifecycle", f"{ROOT}/tests/models/lifecycle.py:Lifecycle", {"seconds": 0, "tag": "t1"}, None, {"seconds": 99}, "seconds")
-ASYNC = Case("async", f"{ROOT}/tests/models/asyncmodel.py:AsyncEcho", {"text": "Hi", "repeat": 2}, ["echo:HI", "echo:HI"], {"text": "Hi", "mode": "sideways"}, "mode")
+STREAM = Case(
+    "stream",
+    f"{ROOT}/tests/models/stream.py:Streamer",
+    {"count": 3},
+    ["alpha ", "beta ", "gamma "],
+    {"count": 9},
+    "count",
+    streaming=True,
+)
+FAULTY = Case(
+    "faulty", f"{ROOT}/tests/models/faulty.py:Faulty", {"fail": False}, {"calls": 1}, {"fail": "perhaps"}, "fail"
+)
+LIFECYCLE = Case(
+    "lifecycle",
+    f"{ROOT}/tests/models/lifecycle.py:Lifecycle",
+    {"seconds": 0, "tag": "t1"},
+    None,
+    {"seconds": 99},
+    "seconds",
+)
+ASYNC = Case(
+    "async",
+    f"{ROOT}/tests/models/asyncmodel.py:AsyncEcho",
+    {"text": "Hi", "repeat": 2},
+    ["echo:HI", "echo:HI"],
+    {"text": "Hi", "mode": "sideways"},
+    "mode",
+)
 
 EXAMPLES = [HELLO, TEXT]
 MODELS = [STREAM, FAULTY, LIFECYCLE, ASYNC]

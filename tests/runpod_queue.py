@@ -53,7 +53,9 @@ class JobQueue:
                 if all(j in self.done for j in job_ids):
                     return
             time.sleep(0.05)
-        raise AssertionError(f"jobs not done in {timeout}s: {[j for j in job_ids if j not in self.done]}; taken {self.taken}")
+        raise AssertionError(
+            f"jobs not done in {timeout}s: {[j for j in job_ids if j not in self.done]}; taken {self.taken}"
+        )
 
     def wait_taken(self, job_id: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

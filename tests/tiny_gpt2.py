@@ -22,11 +22,17 @@ def build_tiny_gpt2(directory: Path) -> Path:
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tokenizer.train_from_iterator(CORPUS, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    )
     eos = fast.convert_tokens_to_ids("<|endoftext|>")
-    config = GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=128, vocab_size=len(fast), bos_token_id=eos, eos_token_id=eos)
+    config = GPT2Config(
+        n_layer=2, n_head=2, n_embd=64, n_positions=128, vocab_size=len(fast), bos_token_id=eos, eos_token_id=eos
+    )
     torch.manual_seed(0)
     model = GPT2LMHeadModel(config)
     model.save_pretrained(directory, safe_serialization=True)

@@ -12,7 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Outside the checkout, so clones on one machine (CI included) share them; keyed by what they hold.
-CACHE = Path(os.environ.get("GPUSERVE_TEST_VENVS") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpuserve" / "test-venvs")
+CACHE = Path(
+    os.environ.get("GPUSERVE_TEST_VENVS")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpuserve" / "test-venvs"
+)
 
 
 def requirement_lines(path: Path) -> list[str]:

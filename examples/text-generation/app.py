@@ -10,7 +10,11 @@ from pydantic import BaseModel, Field
 
 import gpuserve
 
-image = gpuserve.Image(python="3.11").pip_install("torch==2.13.0", "transformers==5.23.0", "tokenizers==0.23.3", "safetensors==0.8.0").env(MODEL_ID="gpt2", TOKENIZERS_PARALLELISM="false")
+image = (
+    gpuserve.Image(python="3.11")
+    .pip_install("torch==2.13.0", "transformers==5.23.0", "tokenizers==0.23.3", "safetensors==0.8.0")
+    .env(MODEL_ID="gpt2", TOKENIZERS_PARALLELISM="false")
+)
 
 
 class Input(BaseModel):

@@ -21,7 +21,10 @@ def target_names() -> list[str]:
 
 def get_target(name: str) -> Target:
     if name not in _TARGETS:
-        raise BuildError("gpuserve build", [Problem("--target", name, "is not a target", ", ".join(_TARGETS), "pick one of the targets listed")])
+        raise BuildError(
+            "gpuserve build",
+            [Problem("--target", name, "is not a target", ", ".join(_TARGETS), "pick one of the targets listed")],
+        )
     module_name, _, attr = _TARGETS[name].partition(":")
     target: Target = getattr(importlib.import_module(module_name), attr)()
     return target

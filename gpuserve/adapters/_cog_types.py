@@ -74,7 +74,12 @@ def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, 
         choices = item.get("enum")
         if choices is not None:
             enum_name = name[:1].upper() + name[1:]
-            enums[enum_name] = {"title": enum_name, "description": "An enumeration.", "enum": choices, "type": "integer" if base == "int" else "string"}
+            enums[enum_name] = {
+                "title": enum_name,
+                "description": "An enumeration.",
+                "enum": choices,
+                "type": "integer" if base == "int" else "string",
+            }
             cog["allOf"] = [{"$ref": f"#/components/schemas/{enum_name}"}]
         else:
             cog["title"] = " ".join(w[:1].upper() + w[1:] for w in name.split("_"))
@@ -131,9 +136,21 @@ def _unsupported(name: str, prop: dict[str, Any]) -> Problem | None:
         )
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
         if key in item and item.get("type") != "integer":
-            return Problem(f"predict({name})", item[key], f"cog has no {key} for floats", "ge= and le= bounds", "use ge=/le= on this field")
+            return Problem(
+                f"predict({name})",
+                item[key],
+                f"cog has no {key} for floats",
+                "ge= and le= bounds",
+                "use ge=/le= on this field",
+            )
     if "multipleOf" in item:
-        return Problem(f"predict({name})", item["multipleOf"], "cog has no multiple_of", "ge, le, min_length, max_length, regex, choices", "check it in predict instead")
+        return Problem(
+            f"predict({name})",
+            item["multipleOf"],
+            "cog has no multiple_of",
+            "ge, le, min_length, max_length, regex, choices",
+            "check it in predict instead",
+        )
     return None
 
 
@@ -144,7 +161,11 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
     if streaming:
         base = python_type(schema) or "Any"
         concatenate = base == "str"
-        kind = ("AsyncConcatenateIterator" if concurrent else "ConcatenateIterator") if concatenate else ("AsyncIterator" if concurrent else "Iterator")
+        kind = (
+            ("AsyncConcatenateIterator" if concurrent else "ConcatenateIterator")
+            if concatenate
+            else ("AsyncIterator" if concurrent else "Iterator")
+        )
         cog = {"title": "Output", "type": "array", "items": _prim_schema(base), "x-cog-array-type": "iterator"}
         if concatenate:
             cog["x-cog-array-display"] = "concatenate"
@@ -157,7 +178,9 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
             fields.append((name, annotation))
             properties[name] = prop | {"title": " ".join(w[:1].upper() + w[1:] for w in name.split("_"))}
         required = [n for n in schema.get("required", []) if not properties[n].get("nullable")]
-        cog = {"title": "Output", "type": "object", "properties": properties} | ({"required": required} if required else {})
+        cog = {"title": "Output", "type": "object", "properties": properties} | (
+            {"required": required} if required else {}
+        )
         return CogOutput("Output", tuple(fields), cog, False)
     annotation, prop = _field(schema, defs)
     if prop.get("type") == "array":

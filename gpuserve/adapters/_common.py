@@ -16,7 +16,16 @@ from ..loader import LoadedApp
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 # The runtime that runs inside containers: the spec side of gpuserve and runtime/, nothing else.
-RUNTIME_MODULES: tuple[str, ...] = ("__init__.py", "py.typed", "errors.py", "gpus.py", "spec.py", "decorator.py", "_inspect.py", "loader.py")
+RUNTIME_MODULES: tuple[str, ...] = (
+    "__init__.py",
+    "py.typed",
+    "errors.py",
+    "gpus.py",
+    "spec.py",
+    "decorator.py",
+    "signature.py",
+    "loader.py",
+)
 
 # Versions the generated directories are tested with (tests install exactly these).
 PINS: dict[str, str] = {
@@ -60,7 +69,11 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
         return {}
     if source.is_file():
         return {f"{app.top_level}.py": source}
-    return {f"{app.top_level}/{path.relative_to(source)}": path for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts}
+    return {
+        f"{app.top_level}/{path.relative_to(source)}": path
+        for path in sorted(source.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
 def code_paths(app: LoadedApp) -> list[str]:

@@ -11,10 +11,15 @@ def _ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": "Successful Response", "content": {_JSON: {"schema": schema}}}
 
 
-_INVALID = {"description": "Validation Error", "content": {_JSON: {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+_INVALID = {
+    "description": "Validation Error",
+    "content": {_JSON: {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+}
 
 
-def cog_openapi_schema(inputs: list[dict[str, Any]], enums: dict[str, dict[str, Any]], output: dict[str, Any], streaming: bool) -> dict[str, Any]:
+def cog_openapi_schema(
+    inputs: list[dict[str, Any]], enums: dict[str, dict[str, Any]], output: dict[str, Any], streaming: bool
+) -> dict[str, Any]:
     """Input, Output and the fixed prediction envelope; streaming models are marked x-cog-streaming."""
     properties = {i["name"]: {k: v for k, v in i.items() if k != "name"} for i in inputs}
     required = [i["name"] for i in inputs if "default" not in i and not i.get("nullable")]
@@ -45,18 +50,29 @@ def cog_openapi_schema(inputs: list[dict[str, Any]], enums: dict[str, dict[str, 
             "metrics": {"title": "Metrics", "type": "object"},
         },
     }
-    components["Status"] = {"title": "Status", "description": "An enumeration.", "enum": ["starting", "processing", "succeeded", "canceled", "failed"], "type": "string"}
+    components["Status"] = {
+        "title": "Status",
+        "description": "An enumeration.",
+        "enum": ["starting", "processing", "succeeded", "canceled", "failed"],
+        "type": "string",
+    }
     components["HTTPValidationError"] = {
         "title": "HTTPValidationError",
         "type": "object",
-        "properties": {"detail": {"title": "Detail", "type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}},
+        "properties": {
+            "detail": {"title": "Detail", "type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}
+        },
     }
     components["ValidationError"] = {
         "title": "ValidationError",
         "required": ["loc", "msg", "type"],
         "type": "object",
         "properties": {
-            "loc": {"title": "Location", "type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "loc": {
+                "title": "Location",
+                "type": "array",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
             "msg": {"title": "Message", "type": "string"},
             "type": {"title": "Error Type", "type": "string"},
         },
@@ -73,7 +89,14 @@ def cog_openapi_schema(inputs: list[dict[str, Any]], enums: dict[str, dict[str, 
     cancel = {
         "summary": "Cancel",
         "operationId": "cancel_predictions__prediction_id__cancel_post",
-        "parameters": [{"required": True, "schema": {"title": "Prediction_id", "type": "string"}, "name": "prediction_id", "in": "path"}],
+        "parameters": [
+            {
+                "required": True,
+                "schema": {"title": "Prediction_id", "type": "string"},
+                "name": "prediction_id",
+                "in": "path",
+            }
+        ],
         "responses": {"200": _ok({}), "422": _INVALID},
     }
     return {
@@ -81,7 +104,13 @@ def cog_openapi_schema(inputs: list[dict[str, Any]], enums: dict[str, dict[str, 
         "info": {"title": "Cog", "version": "0.1.0"},
         "paths": {
             "/": {"get": {"summary": "Root", "operationId": "root__get", "responses": {"200": _ok({})}}},
-            "/health-check": {"get": {"summary": "Healthcheck", "operationId": "healthcheck_health_check_get", "responses": {"200": _ok({})}}},
+            "/health-check": {
+                "get": {
+                    "summary": "Healthcheck",
+                    "operationId": "healthcheck_health_check_get",
+                    "responses": {"200": _ok({})},
+                }
+            },
             "/predictions": {"post": predict},
             "/predictions/{prediction_id}/cancel": {"post": cancel},
         },

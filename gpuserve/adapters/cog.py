@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .._example import example_input
 from ..errors import BuildError, Problem
+from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ._cog_types import CogInput, CogOutput, cog_inputs, cog_output
@@ -20,7 +20,17 @@ from .base import RenderedTarget
 REPLICATE_GPUS = PlatformGpus(
     platform="Replicate",
     names={"T4": ("gpu-t4",), "L40S": ("gpu-l40s",), "A100-80GB": ("gpu-a100-large",), "H100": ("gpu-h100",)},
-    offered=("cpu", "gpu-t4", "gpu-a40-small", "gpu-a40-large", "gpu-l40s", "gpu-l40s-2x", "gpu-a100-large", "gpu-a100-large-2x", "gpu-h100"),
+    offered=(
+        "cpu",
+        "gpu-t4",
+        "gpu-a40-small",
+        "gpu-a40-large",
+        "gpu-l40s",
+        "gpu-l40s-2x",
+        "gpu-a100-large",
+        "gpu-a100-large-2x",
+        "gpu-h100",
+    ),
 )
 MULTI_GPU = {("gpu-l40s", 2): "gpu-l40s-2x", ("gpu-a100-large", 2): "gpu-a100-large-2x"}
 
@@ -61,9 +71,19 @@ class CogTarget:
         hardware, notes = self._hardware(app)
         notes += self._unmapped(app)
         annotations = [i.annotation for i in inputs] + [output.annotation] + [a for _, a in output.fields]
-        typing_imports = tuple(n for n in ("Any", "AsyncIterator", "Iterator", "Optional") if any(n in a.replace("ConcatenateIterator", "") for a in annotations))
-        optional = tuple(n for n in ("AsyncConcatenateIterator", "BaseModel", "ConcatenateIterator", "concurrent") if self._uses(n, output, concurrent))
-        cog_imports = tuple(sorted({"BaseRunner", "Input", *optional}, key=lambda n: (n[0].islower(), n)))  # classes, then functions
+        typing_imports = tuple(
+            n
+            for n in ("Any", "AsyncIterator", "Iterator", "Optional")
+            if any(n in a.replace("ConcatenateIterator", "") for a in annotations)
+        )
+        optional = tuple(
+            n
+            for n in ("AsyncConcatenateIterator", "BaseModel", "ConcatenateIterator", "concurrent")
+            if self._uses(n, output, concurrent)
+        )
+        cog_imports = tuple(
+            sorted({"BaseRunner", "Input", *optional}, key=lambda n: (n[0].islower(), n))
+        )  # classes, then functions
         deployment = {
             "name": spec.name,
             "model": f"<OWNER>/{spec.name}",
@@ -92,7 +112,9 @@ class CogTarget:
             deployment_json=json.dumps(deployment, indent=2),
             example_input_json=json.dumps(example_input(signature.input_schema())),
         )
-        schema: dict[str, Any] = cog_openapi_schema([i.schema | {"name": i.name} for i in inputs], enums, output.schema, signature.streaming)
+        schema: dict[str, Any] = cog_openapi_schema(
+            [i.schema | {"name": i.name} for i in inputs], enums, output.schema, signature.streaming
+        )
         files = {
             "cog.yaml": render("cog/cog.yaml.j2", ctx),
             "runner.py": render("cog/runner.py.j2", ctx),
@@ -120,11 +142,19 @@ class CogTarget:
         kept, notes = REPLICATE_GPUS.resolve(gpu)
         name, (sku,) = kept[0]
         if len(kept) > 1:
-            notes.append(f"Replicate deployments take one hardware type: {name} ({sku}); the fallbacks after it are not used")
+            notes.append(
+                f"Replicate deployments take one hardware type: {name} ({sku}); the fallbacks after it are not used"
+            )
         if gpu.count > 1:
             if (sku, gpu.count) not in MULTI_GPU:
                 offered = ", ".join(f"{s} x{n} ({v})" for (s, n), v in MULTI_GPU.items())
-                problem = Problem("gpu", f"{sku} x{gpu.count}", "Replicate has no such multi-GPU hardware", offered, "ask for one GPU, or one of the multi-GPU types listed")
+                problem = Problem(
+                    "gpu",
+                    f"{sku} x{gpu.count}",
+                    "Replicate has no such multi-GPU hardware",
+                    offered,
+                    "ask for one GPU, or one of the multi-GPU types listed",
+                )
                 raise BuildError("gpuserve build --target cog", [problem])
             sku = MULTI_GPU[(sku, gpu.count)]
         return sku, notes
@@ -137,5 +167,7 @@ class CogTarget:
             f"timeout={spec.timeout}: Replicate has no per-deployment prediction timeout; gpuserve's runtime does not enforce it under cog",
         ]
         if spec.secrets:
-            notes.append(f"secrets {', '.join(spec.secrets)}: Replicate has no secret store for a model's environment; they are unset at run time")
+            notes.append(
+                f"secrets {', '.join(spec.secrets)}: Replicate has no secret store for a model's environment; they are unset at run time"
+            )
         return notes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .._example import example_input
+from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ._common import SERVER_PACKAGES, DockerfileContext, code_copies, requirements, runtime_copies

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._example import example_input
+from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
@@ -65,7 +65,10 @@ class ModalTarget:
         gpu: str | list[str] | None = None
         if spec.gpu is not None:
             gpu = spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings
-        notes = [f"secret {s}: create a Modal secret named {s} holding the key {s} (`modal secret create {s} {s}=...`)" for s in spec.secrets]
+        notes = [
+            f"secret {s}: create a Modal secret named {s} holding the key {s} (`modal secret create {s} {s}=...`)"
+            for s in spec.secrets
+        ]
         if spec.max_containers is None:
             notes.append("max_containers is unset: Modal scales without an upper bound")
         ctx = ModalContext(

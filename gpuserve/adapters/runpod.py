@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .._example import example_input
+from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ._common import DockerfileContext, code_copies, requirements, runtime_copies
@@ -67,7 +67,11 @@ class RunpodTarget:
             gpu_note = "CPU workers (the model asks for no GPU)"
         else:
             kept, notes = RUNPOD_GPUS.resolve(spec.gpu)
-            endpoint |= {"computeType": "GPU", "gpuTypeIds": [n for _, names in kept for n in names], "gpuCount": spec.gpu.count}
+            endpoint |= {
+                "computeType": "GPU",
+                "gpuTypeIds": [n for _, names in kept for n in names],
+                "gpuCount": spec.gpu.count,
+            }
             gpu_note = ", ".join(f"{name} -> {' / '.join(names)}" for name, names in kept)
         endpoint |= {
             "workersMin": spec.keep_warm,

@@ -12,7 +12,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gpuserve.cli.run", "Run one prediction in-process and print the output as JSON."),
     "inspect": ("gpuserve.cli.inspect", "Print the resolved spec and the input/output JSON schemas."),
     "build": ("gpuserve.cli.build", "Render a deployable directory for a target."),
-    "cost": ("gpuserve.cli.cost", "Which provider is cheapest for this model and traffic, cold starts and keep-warm counted."),
+    "cost": (
+        "gpuserve.cli.cost",
+        "Which provider is cheapest for this model and traffic, cold starts and keep-warm counted.",
+    ),
 }
 
 

@@ -12,8 +12,22 @@ from ._app import load_or_exit
 
 @click.command("build")
 @click.argument("app")
-@click.option("--target", "-t", "targets", multiple=True, required=True, type=click.Choice([*target_names(), "all"]), help="Target to render; repeat it, or say all.")
-@click.option("-o", "--out", "out", type=click.Path(path_type=Path), help="Output directory (default build/<target>; with several targets or all, DIR/<target>).")
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    required=True,
+    type=click.Choice([*target_names(), "all"]),
+    help="Target to render; repeat it, or say all.",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    help="Output directory (default build/<target>; with several targets or all, DIR/<target>).",
+)
 def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     """Render APP into a directory that deploys unchanged on a target."""
     from ..build import build

@@ -20,7 +20,9 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
     for value in values:
         provider, _, seconds = value.partition("=")
         if provider not in PROVIDERS or not seconds:
-            fail(f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(PROVIDERS)}", 2)
+            fail(
+                f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(PROVIDERS)}", 2
+            )
         try:
             cold[provider] = float(seconds)
         except ValueError:
@@ -33,17 +35,42 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--gpu", help='GPU to price, e.g. H100 or "H100:2" (default: APP\'s gpu; CPU without either).')
 @click.option("--requests-per-day", type=click.FloatRange(min=0), required=True)
 @click.option("--seconds-per-request", type=click.FloatRange(min=0, min_open=True), required=True)
-@click.option("--traffic", type=click.Choice(["steady", "bursty", "business-hours"]), default="steady", show_default=True, help="Shape of the day (see docs/cost.md).")
-@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON list of 24 hourly weights instead of --traffic.")
-@click.option("--cold-start-seconds", "cold_start", multiple=True, metavar="PROVIDER=S", help="Cold start per provider, e.g. modal=20 (defaults in the price file).")
+@click.option(
+    "--traffic",
+    type=click.Choice(["steady", "bursty", "business-hours"]),
+    default="steady",
+    show_default=True,
+    help="Shape of the day (see docs/cost.md).",
+)
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON list of 24 hourly weights instead of --traffic.",
+)
+@click.option(
+    "--cold-start-seconds",
+    "cold_start",
+    multiple=True,
+    metavar="PROVIDER=S",
+    help="Cold start per provider, e.g. modal=20 (defaults in the price file).",
+)
 @click.option("--keep-warm", type=click.IntRange(min=0), help="Override APP's keep_warm.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), help="Override APP's idle_timeout (seconds).")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Override APP's concurrency.")
 @click.option("--months", type=click.IntRange(min=1), default=1, show_default=True, help="Months to total.")
-@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A price file to use instead of the one shipped.")
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A price file to use instead of the one shipped.",
+)
 @click.option("--max-price-age-days", type=click.IntRange(min=0), default=180, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw monthly cost against requests per day to this PNG.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw monthly cost against requests per day to this PNG.",
+)
 def command(
     app: str | None,
     gpu: str | None,
@@ -98,7 +125,9 @@ def command(
         from ..cost.plot import plot_costs
 
         plot_costs(plot, book, offered_choices, work, cold, points)
-    report = _report(work, estimates, best, reason, points, warnings, book, months, traffic if profile is None else str(profile))
+    report = _report(
+        work, estimates, best, reason, points, warnings, book, months, traffic if profile is None else str(profile)
+    )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -107,13 +136,29 @@ def command(
         click.echo(f"warning: {warning}", err=True)
 
 
-def _report(work: Any, estimates: list[Any], best: Any, reason: str, points: list[Any], warnings: list[str], book: Any, months: int, traffic: str) -> dict[str, Any]:
+def _report(
+    work: Any,
+    estimates: list[Any],
+    best: Any,
+    reason: str,
+    points: list[Any],
+    warnings: list[str],
+    book: Any,
+    months: int,
+    traffic: str,
+) -> dict[str, Any]:
     rows = []
     for e in estimates:
         row: dict[str, Any] = {"provider": e.provider, "gpu": e.gpu, "offered": e.offered}
         if e.offered:
             row |= {
-                "gpu_seconds_per_day": {"busy": e.busy_s, "idle": e.idle_s, "cold_start": e.cold_start_s, "keep_warm": e.warm_s, "total": e.billed_s},
+                "gpu_seconds_per_day": {
+                    "busy": e.busy_s,
+                    "idle": e.idle_s,
+                    "cold_start": e.cold_start_s,
+                    "keep_warm": e.warm_s,
+                    "total": e.billed_s,
+                },
                 "cold_starts_per_day": e.cold_starts_per_day,
                 "cold_start_seconds": e.cold_start_seconds,
                 "cost_per_request": e.cost_per_request(work.requests_per_day),
@@ -129,7 +174,10 @@ def _report(work: Any, estimates: list[Any], best: Any, reason: str, points: lis
         "estimates": rows,
         "cheapest": {"provider": best.provider, "gpu": best.gpu, "reason": reason} if best else None,
         "break_even": [asdict(p) for p in points],
-        "prices": {"file": book.origin, "sources": {p.name: {"url": p.source, "read_on": p.read_on.isoformat()} for p in book.providers.values()}},
+        "prices": {
+            "file": book.origin,
+            "sources": {p.name: {"url": p.source, "read_on": p.read_on.isoformat()} for p in book.providers.values()},
+        },
         "warnings": warnings,
     }
 
@@ -156,6 +204,11 @@ def _table(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append(report["cheapest"]["reason"] if report["cheapest"] else "No provider offers this GPU.")
     for point in report["break_even"]:
-        lines.append(f"break-even at {point['requests_per_day']:,.0f} requests/day (${point['cost_per_month']:,.2f}/month): {point['cheaper_below']} is cheaper below, {point['cheaper_above']} above")
-    lines.append(f"prices: {report['prices']['file']}; " + ", ".join(f"{k} {v['url']} (read {v['read_on']})" for k, v in report["prices"]["sources"].items()))
+        lines.append(
+            f"break-even at {point['requests_per_day']:,.0f} requests/day (${point['cost_per_month']:,.2f}/month): {point['cheaper_below']} is cheaper below, {point['cheaper_above']} above"
+        )
+    lines.append(
+        f"prices: {report['prices']['file']}; "
+        + ", ".join(f"{k} {v['url']} (read {v['read_on']})" for k, v in report["prices"]["sources"].items())
+    )
     return "\n".join(lines)

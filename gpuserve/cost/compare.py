@@ -23,7 +23,12 @@ def cheapest(estimates: list[Estimate]) -> tuple[Estimate | None, str]:
     if not offered:
         return None, "no provider offers this GPU"
     best = offered[0]
-    parts = {"busy": best.busy_s, "idle before scale-down": best.idle_s, "cold starts": best.cold_start_s, "keep-warm": best.warm_s}
+    parts = {
+        "busy": best.busy_s,
+        "idle before scale-down": best.idle_s,
+        "cold starts": best.cold_start_s,
+        "keep-warm": best.warm_s,
+    }
     biggest = max(parts, key=lambda k: parts[k])
     share = parts[biggest] / best.billed_s if best.billed_s else 0.0
     reason = f"{best.provider} is cheapest at ${best.cost_per_month:,.2f}/month"
@@ -37,11 +42,20 @@ def cheapest(estimates: list[Estimate]) -> tuple[Estimate | None, str]:
     return best, reason + "."
 
 
-def break_evens(book: PriceBook, providers: list[tuple[str, str]], work: Workload, cold: dict[str, float], low: float = 1.0, high: float = 1e7) -> list[BreakEven]:
+def break_evens(
+    book: PriceBook,
+    providers: list[tuple[str, str]],
+    work: Workload,
+    cold: dict[str, float],
+    low: float = 1.0,
+    high: float = 1e7,
+) -> list[BreakEven]:
     """Requests per day where each pair of providers costs the same (log grid, then bisection)."""
 
     def monthly(provider: str, gpu: str, requests: float) -> float:
-        return estimate(book, provider, gpu, replace(work, requests_per_day=requests), cold.get(provider)).cost_per_month
+        return estimate(
+            book, provider, gpu, replace(work, requests_per_day=requests), cold.get(provider)
+        ).cost_per_month
 
     grid = [low * (high / low) ** (i / 200) for i in range(201)]
     found: list[BreakEven] = []

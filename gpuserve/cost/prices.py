@@ -80,7 +80,11 @@ def load_prices(path: str | Path | None = None) -> PriceBook:
             if gpu is None or row["provider"] not in providers:
                 raise ValueError(f"row {row}: unknown GPU or provider")
             per_second = float(row["per_second"])
-            rates[(row["provider"], gpu)] = Rate(row["provider"], gpu, per_second, float(row.get("warm_per_second", per_second)))
+            rates[(row["provider"], gpu)] = Rate(
+                row["provider"], gpu, per_second, float(row.get("warm_per_second", per_second))
+            )
     except (KeyError, ValueError, TypeError) as exc:
-        raise GpuserveError(f"price file {origin}: {exc}. Each provider needs billing_granularity_s, cold_start_s, source, read_on (YYYY-MM-DD); each price row provider, gpu, per_second.") from None
+        raise GpuserveError(
+            f"price file {origin}: {exc}. Each provider needs billing_granularity_s, cold_start_s, source, read_on (YYYY-MM-DD); each price row provider, gpu, per_second."
+        ) from None
     return PriceBook(providers, rates, origin)

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .._inspect import PredictSignature
 from ..decorator import spec_of
 from ..loader import load_app
+from ..signature import PredictSignature
 from ..spec import ModelSpec
 from .cache import configure_cache
 
@@ -45,7 +45,10 @@ class PredictFailed(RuntimeError):
 
 
 def validation_errors(exc: ValidationError, prefix: tuple[str, ...] = ("input",)) -> list[dict[str, Any]]:
-    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+    return [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 class ModelHost:
@@ -139,7 +142,15 @@ class ModelHost:
         if isinstance(raw, BaseModel):
             raw = raw.model_dump()
         if not isinstance(raw, Mapping):
-            raise InvalidInput([{"loc": ["input"], "msg": f"Input should be a JSON object, not {type(raw).__name__}", "type": "model_type"}])
+            raise InvalidInput(
+                [
+                    {
+                        "loc": ["input"],
+                        "msg": f"Input should be a JSON object, not {type(raw).__name__}",
+                        "type": "model_type",
+                    }
+                ]
+            )
         try:
             return model.model_validate(dict(raw))
         except ValidationError as exc:
@@ -150,7 +161,9 @@ class ModelHost:
         try:
             return self._output.dump_python(self._output.validate_python(output), mode="json")
         except ValidationError as exc:
-            raise PredictFailed(TypeError(f"predict returned a value that does not match its annotation: {exc}")) from None
+            raise PredictFailed(
+                TypeError(f"predict returned a value that does not match its annotation: {exc}")
+            ) from None
 
     # calling predict -------------------------------------------------------------------
     def _bound(self) -> Any:

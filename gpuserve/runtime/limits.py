@@ -88,6 +88,19 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Any) -> None:
-        body = json.dumps({"error": {"type": "PayloadTooLarge", "message": f"request body is over {self.max_bytes} bytes; set GPUSERVE_MAX_BODY_BYTES to raise the limit"}}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "error": {
+                    "type": "PayloadTooLarge",
+                    "message": f"request body is over {self.max_bytes} bytes; set GPUSERVE_MAX_BODY_BYTES to raise the limit",
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

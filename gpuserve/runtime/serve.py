@@ -31,5 +31,12 @@ def serve(app_ref: str, host: str = "127.0.0.1", port: int = 8000, log_level: st
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     model_host = ModelHost.from_ref(app_ref)
     grace = int(os.environ.get("GPUSERVE_GRACE_SECONDS", DEFAULT_GRACE_SECONDS))
-    config = uvicorn.Config(create_app(model_host), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=grace, lifespan="on")
+    config = uvicorn.Config(
+        create_app(model_host),
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=grace,
+        lifespan="on",
+    )
     _DrainingServer(config, model_host).run()

@@ -41,7 +41,9 @@ class Health(BaseModel):
     error: str | None = None
 
 
-def _error(status: int, kind: str, message: str, request_id: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int, kind: str, message: str, request_id: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = ErrorResponse(id=request_id, error=ErrorBody(type=kind, message=message))
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
@@ -54,7 +56,10 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes: int | None = None) -> Any:
     """Build the ASGI app for one host. Setup runs in the background so /health can say "starting"."""
     spec, signature = host.spec, host.signature
-    gate = Gate(spec.concurrency, max_queue if max_queue is not None else int(os.environ.get("GPUSERVE_MAX_QUEUE", 64 * spec.concurrency)))
+    gate = Gate(
+        spec.concurrency,
+        max_queue if max_queue is not None else int(os.environ.get("GPUSERVE_MAX_QUEUE", 64 * spec.concurrency)),
+    )
     input_model = signature.input_model
     output_type: Any = list[signature.output_type] if signature.streaming else signature.output_type  # type: ignore[name-defined]
     has_required = any(f.is_required() for f in input_model.model_fields.values())
@@ -90,7 +95,13 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         "/predict",
         response_model=response_model,
         responses={
-            200: {"content": {"text/event-stream": {"schema": {"type": "string", "description": "one `data:` event per chunk, then `event: done`"}}}},
+            200: {
+                "content": {
+                    "text/event-stream": {
+                        "schema": {"type": "string", "description": "one `data:` event per chunk, then `event: done`"}
+                    }
+                }
+            },
             500: {"model": ErrorResponse, "description": "predict raised"},
             503: {"model": ErrorResponse, "description": "not ready, draining, or the queue is full"},
             504: {"model": ErrorResponse, "description": "predict ran past the model's timeout"},
@@ -100,11 +111,21 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         if not host.ready:
             status = host.state if host.state != "ready" else "starting"
-            return _error(503, "NotReady", f"model is {status}" + (f": {host.error}" if host.error else ""), request_id, {"Retry-After": "1"})
+            return _error(
+                503,
+                "NotReady",
+                f"model is {status}" + (f": {host.error}" if host.error else ""),
+                request_id,
+                {"Retry-After": "1"},
+            )
         value = body.input  # type: ignore[attr-defined]
         wants_events = "text/event-stream" in request.headers.get("accept", "")
         if wants_events:
-            return StreamingResponse(_events(value, request_id), media_type="text/event-stream", headers={"X-Request-ID": request_id, "Cache-Control": "no-cache"})
+            return StreamingResponse(
+                _events(value, request_id),
+                media_type="text/event-stream",
+                headers={"X-Request-ID": request_id, "Cache-Control": "no-cache"},
+            )
         queued = time.perf_counter()
         try:
             async with gate.slot():
@@ -122,7 +143,9 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
             return _error(500, exc.type, exc.message, request_id)
         done = time.perf_counter()
         timing = Timing(queue_ms=round((started - queued) * 1000, 3), predict_ms=round((done - started) * 1000, 3))
-        return JSONResponse({"id": request_id, "output": output, "timing": timing.model_dump()}, headers={"X-Request-ID": request_id})
+        return JSONResponse(
+            {"id": request_id, "output": output, "timing": timing.model_dump()}, headers={"X-Request-ID": request_id}
+        )
 
     async def _events(value: BaseModel, request_id: str) -> AsyncIterator[bytes]:
         started = time.perf_counter()
@@ -145,9 +168,15 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         except TimeoutError:
             yield _sse({"type": "Timeout", "message": f"predict ran past timeout={spec.timeout}s"}, "error")
             return
-        yield _sse({"id": request_id, "chunks": count, "predict_ms": round((time.perf_counter() - started) * 1000, 3)}, "done")
+        yield _sse(
+            {"id": request_id, "chunks": count, "predict_ms": round((time.perf_counter() - started) * 1000, 3)}, "done"
+        )
 
-    limit = max_body_bytes if max_body_bytes is not None else int(os.environ.get("GPUSERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    limit = (
+        max_body_bytes
+        if max_body_bytes is not None
+        else int(os.environ.get("GPUSERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+    )
     app.state.host = host
     return BodyLimit(app, limit)
 

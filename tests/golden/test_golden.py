@@ -24,8 +24,12 @@ def test_rendered_files_match_golden(case, target: str, request: pytest.FixtureR
         for rel, text in rendered.files.items():
             (directory / rel).parent.mkdir(parents=True, exist_ok=True)
             (directory / rel).write_text(text, encoding="utf-8")
-    expected = {str(p.relative_to(directory)): p.read_text(encoding="utf-8") for p in directory.rglob("*") if p.is_file()}
-    assert sorted(rendered.files) == sorted(expected), "files differ; run pytest tests/golden --update-golden and review the diff"
+    expected = {
+        str(p.relative_to(directory)): p.read_text(encoding="utf-8") for p in directory.rglob("*") if p.is_file()
+    }
+    assert sorted(rendered.files) == sorted(expected), (
+        "files differ; run pytest tests/golden --update-golden and review the diff"
+    )
     for rel, text in rendered.files.items():
         assert text == expected[rel], f"{case.key}/{target}/{rel} differs from its golden file"
 

@@ -37,8 +37,21 @@ def local_output(case_env: Callable[[Case], dict[str, str]]) -> Callable[[Case],
     def answer(case: Case) -> Any:
         if case.key not in cache:
             port = free_port()
-            command = [sys.executable, "-m", "gpuserve.cli", "serve", case.ref, "--host", "127.0.0.1", "--port", str(port)]
-            with started(command, ROOT, case_env(case)) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            command = [
+                sys.executable,
+                "-m",
+                "gpuserve.cli",
+                "serve",
+                case.ref,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ]
+            with (
+                started(command, ROOT, case_env(case)) as proc,
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+            ):
                 wait_until(lambda: client.get("/health").status_code == 200, 60, "local server", proc)
                 response = client.post("/predict", json={"input": case.good})
                 assert response.status_code == 200, response.text

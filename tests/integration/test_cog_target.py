@@ -38,18 +38,29 @@ def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tupl
     venv = venv_for([*requirement_lines(directory / "requirements.txt"), f"cog=={PINS['cog']}"])
     port = free_port()
     # coglet starts its worker with the `python` on PATH: the virtualenv must come first.
-    server_env = env | {"PORT": str(port), "COG_PREDICT_TYPE_STUB": config["run"], "PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+    server_env = env | {
+        "PORT": str(port),
+        "COG_PREDICT_TYPE_STUB": config["run"],
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+    }
     if "concurrency" in config:
         server_env["COG_MAX_CONCURRENCY"] = str(config["concurrency"]["max"])
     command = [str(venv / "bin" / "python"), "-m", "cog.server.http", "--host", "127.0.0.1"]
-    with started(command, directory, server_env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        started(command, directory, server_env) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
         wait_until(lambda: client.get("/health-check").json()["status"] == "READY", 90, "cog READY", proc)
         yield proc, client, directory
 
 
 @pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
 def test_cog_server_answers_like_the_local_server(case: Case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
-    with cog_server(case, tmp_path, case_env(case) | {"LIFECYCLE_LOG": str(tmp_path / "log")}) as (_proc, client, directory):
+    with cog_server(case, tmp_path, case_env(case) | {"LIFECYCLE_LOG": str(tmp_path / "log")}) as (
+        _proc,
+        client,
+        directory,
+    ):
         for source in directory.rglob("*.py"):
             compile(source.read_text(), str(source), "exec")  # every generated and copied file compiles
         good = post(client, {"input": case.good}).json()
@@ -67,7 +78,9 @@ def test_constraint_violations_name_the_field(tmp_path: Path, case_env) -> None:
 
     with cog_server(HELLO, tmp_path, case_env(HELLO)) as (_proc, client, _dir):
         too_short = post(client, {"input": {"name": ""}}).json()["detail"]
-        assert too_short == [{"loc": ["body", "input", "name"], "msg": '"" is shorter than 1 character', "type": "value_error"}]
+        assert too_short == [
+            {"loc": ["body", "input", "name"], "msg": '"" is shorter than 1 character', "type": "value_error"}
+        ]
         choice = post(client, {"input": {"name": "x", "language": "de"}}).json()["detail"]
         assert choice[0]["loc"] == ["body", "input", "language"] and "is not one of" in choice[0]["msg"]
         missing = post(client, {"input": {}}).json()["detail"]
@@ -83,11 +96,17 @@ def test_failures_are_reported_and_serving_goes_on(tmp_path: Path, case_env) -> 
 
 def test_streaming_chunks_arrive_as_events(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
     with cog_server(STREAM, tmp_path, case_env(STREAM)) as (_proc, client, _dir):
-        with client.stream("POST", "/predictions", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}) as response:
+        with client.stream(
+            "POST", "/predictions", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}
+        ) as response:
             text = "".join(response.iter_text())
         events = [dict(line.split(": ", 1) for line in block.splitlines()) for block in text.strip().split("\n\n")]
         outputs = [e["data"] for e in events if e["event"] == "output"]
-        assert outputs == ['{"chunk":"alpha ","index":0}', '{"chunk":"beta ","index":1}', '{"chunk":"gamma ","index":2}']
+        assert outputs == [
+            '{"chunk":"alpha ","index":0}',
+            '{"chunk":"beta ","index":1}',
+            '{"chunk":"gamma ","index":2}',
+        ]
         assert events[-1]["event"] == "completed"
 
 

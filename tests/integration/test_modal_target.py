@@ -53,7 +53,9 @@ def test_modal_app_loads_registers_the_spec_and_runs(modal_dir, local_output, tm
     probe = run(python, [str(PROBE), spec.class_name], directory, env)
     assert probe.returncode == 0, probe.stderr
     registered = json.loads(probe.stdout)
-    gpu: Any = None if spec.gpu is None else (spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings)
+    gpu: Any = (
+        None if spec.gpu is None else (spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings)
+    )
     assert registered["app_name"] == spec.name
     assert registered["gpu"] == gpu
     assert registered["min_containers"] == spec.keep_warm
@@ -80,7 +82,14 @@ def test_modal_app_loads_registers_the_spec_and_runs(modal_dir, local_output, tm
     assert invalid.returncode == 3, invalid.stdout + invalid.stderr
     assert f"InvalidInput: input.{case.bad_field}:" in invalid.stdout
 
-    help_run = subprocess.run([str(Path(python).parent / "modal"), "run", f"modal_app.py::{spec.class_name}.predict", "--help"], cwd=directory, env=env, capture_output=True, text=True, timeout=120)
+    help_run = subprocess.run(
+        [str(Path(python).parent / "modal"), "run", f"modal_app.py::{spec.class_name}.predict", "--help"],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert help_run.returncode == 0, help_run.stderr
     assert "Usage: modal run" in help_run.stdout
 
@@ -93,7 +102,9 @@ def test_setup_runs_once_and_preemption_runs_shutdown(modal_dir, tmp_path: Path)
     assert [line.split()[0] for line in log.read_text().splitlines()][:1] == ["setup"]
     assert log.read_text().count("setup") == 1  # two calls, one setup
     log.unlink()
-    preempted = run(python, [str(DRIVER), "preempt", "Lifecycle", json.dumps({"seconds": 10, "tag": "p"})], directory, env)
+    preempted = run(
+        python, [str(DRIVER), "preempt", "Lifecycle", json.dumps({"seconds": 10, "tag": "p"})], directory, env
+    )
     assert preempted.returncode != 0 and "preempted" in preempted.stdout, preempted.stdout + preempted.stderr
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
 
@@ -103,7 +114,10 @@ def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:
     case, directory, python, env = modal_dir
     port = free_port()
     spec = load_app(case.ref).spec
-    with started([python, str(DRIVER), "serve", spec.class_name, str(port)], directory, env) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        started([python, str(DRIVER), "serve", spec.class_name, str(port)], directory, env) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
         wait_until(lambda: client.get("/health").status_code == 200, 90, "modal web endpoint", proc)
         good = client.post("/predict", json={"input": case.good})
         assert good.status_code == 200 and good.json()["output"] == local_output(case)
@@ -111,5 +125,7 @@ def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:
         assert bad.status_code == 422 and [d["loc"][-1] for d in bad.json()["detail"]] == [case.bad_field]
         assert client.get("/openapi.json").json()["info"]["title"] == spec.name
         if case is STREAM:
-            with client.stream("POST", "/predict", json={"input": {"count": 2}}, headers={"Accept": "text/event-stream"}) as response:
+            with client.stream(
+                "POST", "/predict", json={"input": {"count": 2}}, headers={"Accept": "text/event-stream"}
+            ) as response:
                 assert "".join(response.iter_text()).startswith('data: "alpha "\n\ndata: "beta "\n\nevent: done')

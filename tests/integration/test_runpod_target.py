@@ -25,9 +25,13 @@ def runpod_dir(case: Case, tmp_path: Path) -> tuple[Path, str]:
     return directory, python_of(venv_for(requirement_lines(directory / "requirements.txt")))
 
 
-def run_test_input(python: str, directory: Path, env: dict[str, str], payload: dict[str, Any] | None) -> tuple[int, str]:
+def run_test_input(
+    python: str, directory: Path, env: dict[str, str], payload: dict[str, Any] | None
+) -> tuple[int, str]:
     args = [python, "handler.py"] + (["--test_input", json.dumps(payload)] if payload is not None else [])
-    result = subprocess.run(args, cwd=directory, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        args, cwd=directory, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120
+    )
     return result.returncode, result.stdout + result.stderr
 
 
@@ -57,7 +61,10 @@ def test_local_api_answers_like_the_local_server(case: Case, tmp_path: Path, cas
     directory, python = runpod_dir(case, tmp_path)
     port = free_port()
     command = [python, "handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
-    with started(command, directory, case_env(case)) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        started(command, directory, case_env(case)) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client,
+    ):
         wait_until(lambda: client.get("/openapi.json").status_code == 200, 60, "runpod API", proc)
         done = client.post("/runsync", json={"input": case.good}).json()
         assert done["status"] == "COMPLETED" and done["output"] == local_output(case)
@@ -72,7 +79,9 @@ def test_local_api_answers_like_the_local_server(case: Case, tmp_path: Path, cas
             assert client.post("/runsync", json={"input": {}}).json()["output"] == {"calls": 3}
         invalid = client.post("/runsync", json={"input": case.bad}).json()
         if case is not STREAM:  # runpod's local API aggregates generator chunks and never marks them FAILED
-            assert invalid["status"] == "FAILED" and invalid["error"].startswith(f"invalid input: input.{case.bad_field}:")
+            assert invalid["status"] == "FAILED" and invalid["error"].startswith(
+                f"invalid input: input.{case.bad_field}:"
+            )
 
 
 def test_worker_loop_takes_jobs_and_drains_on_sigterm(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +94,9 @@ def test_worker_loop_takes_jobs_and_drains_on_sigterm(tmp_path: Path, case_env) 
         with started([python, "handler.py"], directory, env) as proc:
             queue.wait_done(["quick", "bad"], 60)
             assert queue.done["quick"] == {"output": {"tag": "q", "slept": 0.0}}
-            assert queue.done["bad"]["error"].startswith("invalid input: input.seconds: Input should be less than or equal to 30")
+            assert queue.done["bad"]["error"].startswith(
+                "invalid input: input.seconds: Input should be less than or equal to 30"
+            )
             assert max(queue.batch_sizes) == 2  # concurrency=2 became a concurrency_modifier: batch takes of 2
             queue.add("slow", {"seconds": 2, "tag": "s"})
             queue.wait_taken("slow", 30)
@@ -106,4 +117,6 @@ def test_worker_loop_streams_each_chunk(tmp_path: Path, case_env) -> None:  # ty
             queue.wait_done(["s1", "s-bad"], 60)
         assert queue.streamed["s1"] == ["alpha ", "beta ", "gamma "]
         assert queue.done["s1"] == {"output": ["alpha ", "beta ", "gamma "]}
-        assert queue.done["s-bad"]["error"].startswith("invalid input: input.count: Input should be greater than or equal to 1")
+        assert queue.done["s-bad"]["error"].startswith(
+            "invalid input: input.count: Input should be greater than or equal to 1"
+        )

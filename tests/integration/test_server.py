@@ -30,7 +30,12 @@ def serve(ref: str, env: dict[str, str] | None = None, wait_ready: bool = True) 
     command = [sys.executable, "-m", "gpuserve.cli", "serve", ref, "--host", "127.0.0.1", "--port", str(port)]
     with started(command, ROOT, env) as proc:
         served = Served(proc, f"http://127.0.0.1:{port}")
-        wait_until(lambda: served.client.get("/health").status_code in ((200,) if wait_ready else (200, 503)), 30, "health", proc)
+        wait_until(
+            lambda: served.client.get("/health").status_code in ((200,) if wait_ready else (200, 503)),
+            30,
+            "health",
+            proc,
+        )
         try:
             yield served
         finally:
@@ -63,7 +68,11 @@ def test_invalid_input_is_422_naming_field_and_rule(hello: Served) -> None:
 
 
 def test_oversized_body_is_413(hello: Served) -> None:
-    response = hello.client.post("/predict", content=b'{"input": {"name": "' + b"x" * (11 * 1024 * 1024) + b'"}}', headers={"content-type": "application/json"})
+    response = hello.client.post(
+        "/predict",
+        content=b'{"input": {"name": "' + b"x" * (11 * 1024 * 1024) + b'"}}',
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "PayloadTooLarge"
 
@@ -71,7 +80,13 @@ def test_oversized_body_is_413(hello: Served) -> None:
 def test_openapi_documents_the_real_schemas(hello: Served) -> None:
     schema = hello.client.get("/openapi.json").json()
     components = schema["components"]["schemas"]
-    assert components["HelloInput"]["properties"]["name"] == {"type": "string", "maxLength": 64, "minLength": 1, "title": "Name", "description": "Who to greet"}
+    assert components["HelloInput"]["properties"]["name"] == {
+        "type": "string",
+        "maxLength": 64,
+        "minLength": 1,
+        "title": "Name",
+        "description": "Who to greet",
+    }
     assert components["HelloInput"]["properties"]["language"]["enum"] == ["en", "fr", "es"]
     assert components["PredictResponse"]["properties"]["output"]["additionalProperties"] == {"type": "string"}
     assert "text/event-stream" in schema["paths"]["/predict"]["post"]["responses"]["200"]["content"]
@@ -97,7 +112,9 @@ def sse_events(text: str) -> list[tuple[str, object]]:
 
 def test_streaming_model_sends_events_then_done() -> None:
     with serve(STREAM.ref) as served:
-        with served.client.stream("POST", "/predict", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}) as response:
+        with served.client.stream(
+            "POST", "/predict", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             text = "".join(response.iter_text())
         events = sse_events(text)

@@ -25,7 +25,10 @@ def test_run_prints_the_output_as_json() -> None:
 def test_run_with_invalid_input_exits_2_with_the_message() -> None:
     code, out, err = run("run", HELLO.ref, "--input", '{"name": "", "language": "de"}')
     assert code == 2 and out == ""
-    assert "invalid input: input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'" in err
+    assert (
+        "invalid input: input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'"
+        in err
+    )
 
 
 def test_run_input_from_file_and_bad_json(tmp_path: Path) -> None:

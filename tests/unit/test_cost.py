@@ -22,7 +22,13 @@ def test_steady_traffic_with_keep_warm_is_the_warm_pool_alone() -> None:
     # 43,200 requests/day of 1 s: 1,800 busy s an hour fit in one warm container; nothing else is billed.
     work = Workload(43_200, 1.0, traffic_profile("steady"), keep_warm=1, idle_timeout=300, concurrency=1)
     modal = estimate(BOOK, "modal", "H100", work)
-    assert (modal.busy_s, modal.idle_s, modal.cold_start_s, modal.warm_s, modal.cold_starts_per_day) == (0, 0, 0, 86_400, 0)
+    assert (modal.busy_s, modal.idle_s, modal.cold_start_s, modal.warm_s, modal.cold_starts_per_day) == (
+        0,
+        0,
+        0,
+        86_400,
+        0,
+    )
     assert modal.cost_per_day == pytest.approx(86_400 * 0.001097)  # 94.7808
     assert modal.cost_per_month == pytest.approx(30 * 94.7808)
     assert modal.cost_per_request(43_200) == pytest.approx(94.7808 / 43_200)
@@ -53,7 +59,9 @@ def test_concurrency_and_gpu_count_and_granularity(tmp_path: Path) -> None:
     (tmp_path / "p.json").write_text(json.dumps(data))
     book = load_prices(tmp_path / "p.json")
     # 7,200 requests/hour of 3 s billed as 5 s; 15 requests in flight on average, 4 per container; 2 GPUs each.
-    work = Workload(7_200 * 24, 3.0, traffic_profile("steady"), keep_warm=0, idle_timeout=300, concurrency=4, gpu_count=2)
+    work = Workload(
+        7_200 * 24, 3.0, traffic_profile("steady"), keep_warm=0, idle_timeout=300, concurrency=4, gpu_count=2
+    )
     got = estimate(book, "modal", "H100", work, cold_start_s=0)
     busy_per_hour = 7_200 * 5 / 4  # 9,000 container-s: three containers' worth
     slack = 3 * 3_600 - busy_per_hour  # 1,800 s of the third container idle
@@ -102,14 +110,50 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
     assert "runpod is cheapest at $" in table.stdout
     report = json.loads(runner.invoke(main, [*args, "--json", "--months", "3"]).stdout)
     gpus = {row["provider"]: row["gpu"] for row in report["estimates"]}
-    assert gpus == {"modal": "A10G", "runpod": "L4", "replicate": "L40S"}  # each provider's first GPU from the fallback list
+    assert gpus == {
+        "modal": "A10G",
+        "runpod": "L4",
+        "replicate": "L40S",
+    }  # each provider's first GPU from the fallback list
     modal = report["estimates"][0]
     assert modal["cost_total"] == pytest.approx(3 * modal["cost_per_month"])
     assert report["workload"]["idle_timeout"] == 300 and report["prices"]["sources"]["modal"]["read_on"] == "2025-06-01"
-    missing = json.loads(runner.invoke(main, ["cost", "--gpu", "L4", "--requests-per-day", "10", "--seconds-per-request", "1", "--json"]).stdout)
+    missing = json.loads(
+        runner.invoke(
+            main, ["cost", "--gpu", "L4", "--requests-per-day", "10", "--seconds-per-request", "1", "--json"]
+        ).stdout
+    )
     assert [r["offered"] for r in missing["estimates"]] == [True, True, False]
     png = tmp_path / "cost.png"
-    plotted = runner.invoke(main, ["cost", "--gpu", "H100", "--requests-per-day", "1000", "--seconds-per-request", "1", "--keep-warm", "1", "--plot", str(png)])
+    plotted = runner.invoke(
+        main,
+        [
+            "cost",
+            "--gpu",
+            "H100",
+            "--requests-per-day",
+            "1000",
+            "--seconds-per-request",
+            "1",
+            "--keep-warm",
+            "1",
+            "--plot",
+            str(png),
+        ],
+    )
     assert plotted.exit_code == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bad = runner.invoke(main, ["cost", "--gpu", "H100", "--requests-per-day", "1", "--seconds-per-request", "1", "--cold-start-seconds", "aws=3"])
+    bad = runner.invoke(
+        main,
+        [
+            "cost",
+            "--gpu",
+            "H100",
+            "--requests-per-day",
+            "1",
+            "--seconds-per-request",
+            "1",
+            "--cold-start-seconds",
+            "aws=3",
+        ],
+    )
     assert bad.exit_code == 2 and "write PROVIDER=SECONDS" in bad.stderr

@@ -31,14 +31,26 @@ def test_bare_and_called_forms_record_the_same_spec() -> None:
         def predict(self, inp: In) -> Out:
             return Out(text=inp.prompt)
 
-    assert spec_of(Bare)[0].model_dump(exclude={"name", "class_name"}) == spec_of(Called)[0].model_dump(exclude={"name", "class_name"})
+    assert spec_of(Bare)[0].model_dump(exclude={"name", "class_name"}) == spec_of(Called)[0].model_dump(
+        exclude={"name", "class_name"}
+    )
     assert spec_of(Bare)[0].name == "bare"
 
 
 def test_options_are_recorded() -> None:
     image = gpuserve.Image(python="3.11").pip_install("torch==2.13.0").apt_install("ffmpeg").env(KEY="v")
 
-    @gpuserve.model(name="tiny-gpt", gpu="A10G", image=image, keep_warm=1, max_containers=4, idle_timeout=300, timeout=600, concurrency=1, secrets=["HF_TOKEN"])
+    @gpuserve.model(
+        name="tiny-gpt",
+        gpu="A10G",
+        image=image,
+        keep_warm=1,
+        max_containers=4,
+        idle_timeout=300,
+        timeout=600,
+        concurrency=1,
+        secrets=["HF_TOKEN"],
+    )
     class TinyGPT:
         def setup(self) -> None: ...
 
@@ -70,7 +82,15 @@ def test_all_problems_are_reported_at_once() -> None:
                 return x
 
     fields = [p.field for p in info.value.problems]
-    assert set(fields) == {"Bad.predict return", "Bad.predict(x)", "gpu", "keep_warm", "concurrency", "idle_timeout", "bogus"}
+    assert set(fields) == {
+        "Bad.predict return",
+        "Bad.predict(x)",
+        "gpu",
+        "keep_warm",
+        "concurrency",
+        "idle_timeout",
+        "bogus",
+    }
     message = str(info.value)
     assert "7 problems" in message
     assert "gpu='A10X': unknown GPU 'A10X'. Allowed: None (CPU), one of T4, L4, A10G" in message
@@ -124,7 +144,12 @@ def test_stream_annotation_must_match_a_generator() -> None:
 def test_keyword_parameters_become_one_input_model() -> None:
     @gpuserve.model
     class Kw:
-        def predict(self, text: Annotated[str, Field(min_length=1)], mode: Literal["a", "b"] = "a", n: int = Field(1, ge=1, le=3)) -> dict[str, str]:
+        def predict(
+            self,
+            text: Annotated[str, Field(min_length=1)],
+            mode: Literal["a", "b"] = "a",
+            n: int = Field(1, ge=1, le=3),
+        ) -> dict[str, str]:
             return {"x": text * n + mode}
 
     schema = spec_of(Kw)[1].input_schema()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuserve._example import example_input
+from gpuserve.example import example_input
 from gpuserve.loader import load_app
 from tests.apps import ALL
 
@@ -27,4 +27,11 @@ def test_examples_then_defaults_then_constraints() -> None:
             "f": {"type": "array", "items": {"type": "boolean"}, "minItems": 2},
         },
     }
-    assert example_input(schema) == {"a": "from example", "b": 7, "c": "exampleexamp", "d": 5, "e": 1.0, "f": [False, False]}
+    assert example_input(schema) == {
+        "a": "from example",
+        "b": 7,
+        "c": "exampleexamp",
+        "d": 5,
+        "e": 1.0,
+        "f": [False, False],
+    }

@@ -30,7 +30,9 @@ def test_invalid_input_names_field_and_rule() -> None:
     host = host_for(HELLO.ref)
     with pytest.raises(InvalidInput) as info:
         host.validate({"name": "", "language": "de", "extra": 1})
-    assert str(info.value) == ("input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'; input.extra: Extra inputs are not permitted")
+    assert str(info.value) == (
+        "input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'; input.extra: Extra inputs are not permitted"
+    )
     with pytest.raises(InvalidInput, match="Input should be a JSON object, not list"):
         host.validate([1, 2])  # type: ignore[arg-type]
 
@@ -76,7 +78,9 @@ def test_stream_and_async_forms() -> None:
 
 def test_output_not_matching_annotation_is_an_error(tmp_path: Path) -> None:
     source = tmp_path / "wrong_output.py"
-    source.write_text("import gpuserve\n\n@gpuserve.model\nclass Wrong:\n    def predict(self, x: int) -> int:\n        return 'not a number'\n")
+    source.write_text(
+        "import gpuserve\n\n@gpuserve.model\nclass Wrong:\n    def predict(self, x: int) -> int:\n        return 'not a number'\n"
+    )
     with pytest.raises(PredictFailed, match="does not match its annotation"):
         host_for(str(source)).predict({"x": 1})
 

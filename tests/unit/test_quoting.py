@@ -48,10 +48,14 @@ def docker_unquote(word: str) -> str:
 def test_dockerfile_env_values_stay_one_quoted_word(value: str) -> None:
     for target in ("docker", "runpod"):
         dockerfile = get_target(target).render(make_app(value, "d", "x")).files["Dockerfile"]
-        lines = [line for line in dockerfile.split("\n") if line.startswith("ENV HOSTILE=")]  # Docker splits on \n alone
+        lines = [
+            line for line in dockerfile.split("\n") if line.startswith("ENV HOSTILE=")
+        ]  # Docker splits on \n alone
         assert len(lines) == 1
         assert docker_unquote(lines[0].removeprefix("ENV HOSTILE=")) == value
-        assert dockerfile.count("\n") == get_target(target).render(make_app("plain", "d", "x")).files["Dockerfile"].count("\n")
+        assert dockerfile.count("\n") == get_target(target).render(make_app("plain", "d", "x")).files[
+            "Dockerfile"
+        ].count("\n")
 
 
 @SETTINGS
@@ -64,7 +68,11 @@ def test_cog_yaml_env_values_round_trip(value: str) -> None:
 
 def _call_kwargs(source: str, function: str) -> dict[str, Any]:
     tree = ast.parse(source)
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == function]
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == function
+    ]
     assert len(calls) == 1
     return {k.arg: ast.literal_eval(k.value) for k in calls[0].keywords if k.arg}
 

@@ -45,7 +45,10 @@ def test_gpu_serializes_as_strings() -> None:
     assert ModelSpec(name="m", class_name="M").to_json()["gpu"] is None
 
 
-@pytest.mark.parametrize(("cls", "name"), [("TinyGPT", "tiny-gpt"), ("HelloModel", "hello-model"), ("Llama3Chat", "llama-3-chat"), ("X", "x")])
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [("TinyGPT", "tiny-gpt"), ("HelloModel", "hello-model"), ("Llama3Chat", "llama-3-chat"), ("X", "x")],
+)
 def test_default_name(cls: str, name: str) -> None:
     assert default_name(cls) == name
 
@@ -54,7 +57,13 @@ def test_spec_is_frozen_and_strict() -> None:
     spec = ModelSpec(name="m", class_name="M")
     with pytest.raises(Exception, match="frozen"):
         spec.keep_warm = 3  # type: ignore[misc]
-    assert (spec.keep_warm, spec.max_containers, spec.idle_timeout, spec.timeout, spec.concurrency) == (0, None, 300, 600, 1)
+    assert (spec.keep_warm, spec.max_containers, spec.idle_timeout, spec.timeout, spec.concurrency) == (
+        0,
+        None,
+        300,
+        600,
+        1,
+    )
 
 
 def test_image_builder_returns_new_images() -> None:

@@ -43,7 +43,9 @@ def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
         return text[: max(schema.get("minLength", 0), min(len("example"), schema.get("maxLength", 7)))]
     if kind in ("integer", "number"):
         low = schema.get("minimum", schema.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in schema else 0))
-        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 2) - (1 if "exclusiveMaximum" in schema else 0))
+        high = schema.get(
+            "maximum", schema.get("exclusiveMaximum", low + 2) - (1 if "exclusiveMaximum" in schema else 0)
+        )
         value = max(low, min(1, high))
         return int(value) if kind == "integer" else float(value)
     if kind == "boolean":

@@ -54,20 +54,54 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     where = f"{cls.__name__}.predict"
     predict = getattr(cls, "predict", None)
     if predict is None or not callable(predict):
-        return None, [Problem(where, None, "is missing", "a method predict(self, ...)", "add `def predict(self, ...) -> Output:`")]
+        return None, [
+            Problem(where, None, "is missing", "a method predict(self, ...)", "add `def predict(self, ...) -> Output:`")
+        ]
     try:
         hints = typing.get_type_hints(predict, include_extras=True)
     except Exception as exc:  # NameError for forward references that cannot resolve
-        return None, [Problem(where, str(exc), "annotations cannot be resolved", "types importable from the module", "import every type used in the annotations")]
+        return None, [
+            Problem(
+                where,
+                str(exc),
+                "annotations cannot be resolved",
+                "types importable from the module",
+                "import every type used in the annotations",
+            )
+        ]
     params = [p for p in inspect.signature(predict).parameters.values() if p.name != "self"]
     problems: list[Problem] = []
     if "return" not in hints:
-        problems.append(Problem(f"{where} return", None, "has no return annotation", "a pydantic model, dict, list, a JSON scalar, or Iterator[...] to stream", "add `-> Output`"))
+        problems.append(
+            Problem(
+                f"{where} return",
+                None,
+                "has no return annotation",
+                "a pydantic model, dict, list, a JSON scalar, or Iterator[...] to stream",
+                "add `-> Output`",
+            )
+        )
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            problems.append(Problem(f"{where}({p.name})", str(p), "*args and **kwargs cannot become an input schema", "named parameters", "name each input"))
+            problems.append(
+                Problem(
+                    f"{where}({p.name})",
+                    str(p),
+                    "*args and **kwargs cannot become an input schema",
+                    "named parameters",
+                    "name each input",
+                )
+            )
         elif p.name not in hints:
-            problems.append(Problem(f"{where}({p.name})", None, "has no type annotation", "a type, e.g. `prompt: str`", f"annotate it: `{p.name}: str`"))
+            problems.append(
+                Problem(
+                    f"{where}({p.name})",
+                    None,
+                    "has no type annotation",
+                    "a type, e.g. `prompt: str`",
+                    f"annotate it: `{p.name}: str`",
+                )
+            )
     if problems:
         return None, problems
 
@@ -76,17 +110,46 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     returned = hints["return"]
     streaming, output_type = _stream_item(returned)
     if is_gen_fn and not streaming:
-        problems.append(Problem(f"{where} return", returned, "predict yields but its annotation does not stream", "Iterator[T] or AsyncIterator[T]", "annotate it `-> Iterator[str]`"))
+        problems.append(
+            Problem(
+                f"{where} return",
+                returned,
+                "predict yields but its annotation does not stream",
+                "Iterator[T] or AsyncIterator[T]",
+                "annotate it `-> Iterator[str]`",
+            )
+        )
     if streaming and not is_gen_fn:
-        problems.append(Problem(f"{where} return", returned, "is annotated to stream but predict does not yield", "a generator function", "use `yield` in predict"))
+        problems.append(
+            Problem(
+                f"{where} return",
+                returned,
+                "is annotated to stream but predict does not yield",
+                "a generator function",
+                "use `yield` in predict",
+            )
+        )
     try:
         TypeAdapter(output_type).json_schema()
     except Exception as exc:
-        problems.append(Problem(f"{where} return", returned, f"has no JSON schema ({exc})", "a pydantic model, dict, list or a JSON scalar", "return a pydantic model"))
+        problems.append(
+            Problem(
+                f"{where} return",
+                returned,
+                f"has no JSON schema ({exc})",
+                "a pydantic model, dict, list or a JSON scalar",
+                "return a pydantic model",
+            )
+        )
 
     style: Literal["model", "kwargs"] = "kwargs"
     only = params[0] if len(params) == 1 else None
-    if only is not None and inspect.isclass(hints[only.name]) and issubclass(hints[only.name], BaseModel) and only.default is inspect.Parameter.empty:
+    if (
+        only is not None
+        and inspect.isclass(hints[only.name])
+        and issubclass(hints[only.name], BaseModel)
+        and only.default is inspect.Parameter.empty
+    ):
         style, input_model = "model", hints[only.name]
     else:
         fields: dict[str, Any] = {}
@@ -104,7 +167,15 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
             )
             input_model.model_json_schema()
         except Exception as exc:
-            problems.append(Problem(f"{where} parameters", str(exc), "cannot become an input schema", "JSON types, pydantic models, Literal, Annotated[..., Field(...)]", "change the parameter types"))
+            problems.append(
+                Problem(
+                    f"{where} parameters",
+                    str(exc),
+                    "cannot become an input schema",
+                    "JSON types, pydantic models, Literal, Annotated[..., Field(...)]",
+                    "change the parameter types",
+                )
+            )
     if problems:
         return None, problems
     return PredictSignature(input_model, output_type, style, streaming, is_async), []
