@@ -29,11 +29,11 @@ def build(app: str | LoadedApp, target: str, out_dir: str | Path) -> BuildResult
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         problem = Problem(
-            "-o",
-            str(out),
-            "exists and was not written by gpuserve build",
-            "an empty or new directory, or an earlier gpuserve build",
-            "choose another -o, or empty it",
+            field="-o",
+            value=str(out),
+            message="exists and was not written by gpuserve build",
+            allowed="an empty or new directory, or an earlier gpuserve build",
+            hint="choose another -o, or empty it",
         )
         raise BuildError("gpuserve build", [problem])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ def model(
     max_containers: int | None = ...,
     idle_timeout: int = ...,
     timeout: int = ...,
+    setup_timeout: int = ...,
     concurrency: int = ...,
     secrets: list[str] | tuple[str, ...] = ...,
 ) -> Callable[[T], T]: ...
@@ -43,11 +44,11 @@ def model(cls: Any = None, /, **options: Any) -> Any:
                 "@gpuserve.model",
                 [
                     Problem(
-                        "first argument",
-                        cls,
-                        "is not a class",
-                        "a class with setup() and predict()",
-                        "use @gpuserve.model(...) with keyword options only",
+                        field="first argument",
+                        value=cls,
+                        message="is not a class",
+                        allowed="a class with setup() and predict()",
+                        hint="use @gpuserve.model(...) with keyword options only",
                     )
                 ],
             )
@@ -66,11 +67,11 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
             subject,
             [
                 Problem(
-                    cls.__name__,
-                    cls,
-                    "is already decorated with @gpuserve.model",
-                    "one decorator per class",
-                    "remove the second @gpuserve.model",
+                    field=cls.__name__,
+                    value=cls,
+                    message="is already decorated with @gpuserve.model",
+                    allowed="one decorator per class",
+                    hint="remove the second @gpuserve.model",
                 )
             ],
         )
@@ -80,11 +81,11 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
         if member is not None and not callable(member):
             problems.append(
                 Problem(
-                    f"{cls.__name__}.{hook}",
-                    member,
-                    "is not a method",
-                    "def setup(self) -> None",
-                    f"define {hook} as a method",
+                    field=f"{cls.__name__}.{hook}",
+                    value=member,
+                    message="is not a method",
+                    allowed="def setup(self) -> None",
+                    hint=f"define {hook} as a method",
                 )
             )
     signature, found = inspect_predict(cls)
@@ -95,11 +96,11 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
     if "class_name" in options:
         problems.append(
             Problem(
-                "class_name",
-                options["class_name"],
-                "is not an option of @gpuserve.model",
-                "",
-                "leave it out; it is the class's own name",
+                field="class_name",
+                value=options["class_name"],
+                message="is not an option of @gpuserve.model",
+                allowed="",
+                hint="leave it out; it is the class's own name",
             )
         )
     spec = None
@@ -124,11 +125,11 @@ def spec_of(cls: type) -> tuple[ModelSpec, PredictSignature]:
             cls.__name__,
             [
                 Problem(
-                    cls.__name__,
-                    cls,
-                    "is not decorated",
-                    "a class decorated with @gpuserve.model",
-                    "add @gpuserve.model(...) above the class",
+                    field=cls.__name__,
+                    value=cls,
+                    message="is not decorated",
+                    allowed="a class decorated with @gpuserve.model",
+                    hint="add @gpuserve.model(...) above the class",
                 )
             ],
         )

@@ -8,8 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GPU_TYPES: tuple[str, ...] = ("T4", "L4", "A10G", "A100", "A100-80GB", "L40S", "H100", "H200", "B200")
-ALIASES: dict[str, str] = {"A100-40GB": "A100", "A10": "A10G"}
+# Modal's GPU guide (late 2026); Modal's client (1.6.4) has no list of its own and passes names through.
+GPU_TYPES: tuple[str, ...] = (
+    "T4",
+    "L4",
+    "A10",
+    "A100-40GB",
+    "A100-80GB",
+    "L40S",
+    "RTX-PRO-6000",
+    "H100",
+    "H200",
+    "B200",
+)
+# Older or shorter spellings people write; Modal calls the A10 "A10G" in older docs, and a bare "A100" is the 40 GB one.
+ALIASES: dict[str, str] = {"A10G": "A10", "A100": "A100-40GB"}
 MAX_GPU_COUNT = 8
 
 _BY_UPPER = {name.upper(): name for name in GPU_TYPES} | {k.upper(): v for k, v in ALIASES.items()}

@@ -55,18 +55,24 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     predict = getattr(cls, "predict", None)
     if predict is None or not callable(predict):
         return None, [
-            Problem(where, None, "is missing", "a method predict(self, ...)", "add `def predict(self, ...) -> Output:`")
+            Problem(
+                field=where,
+                value=None,
+                message="is missing",
+                allowed="a method predict(self, ...)",
+                hint="add `def predict(self, ...) -> Output:`",
+            )
         ]
     try:
         hints = typing.get_type_hints(predict, include_extras=True)
     except Exception as exc:  # NameError for forward references that cannot resolve
         return None, [
             Problem(
-                where,
-                str(exc),
-                "annotations cannot be resolved",
-                "types importable from the module",
-                "import every type used in the annotations",
+                field=where,
+                value=str(exc),
+                message="annotations cannot be resolved",
+                allowed="types importable from the module",
+                hint="import every type used in the annotations",
             )
         ]
     params = [p for p in inspect.signature(predict).parameters.values() if p.name != "self"]
@@ -74,32 +80,32 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     if "return" not in hints:
         problems.append(
             Problem(
-                f"{where} return",
-                None,
-                "has no return annotation",
-                "a pydantic model, dict, list, a JSON scalar, or Iterator[...] to stream",
-                "add `-> Output`",
+                field=f"{where} return",
+                value=None,
+                message="has no return annotation",
+                allowed="a pydantic model, dict, list, a JSON scalar, or Iterator[...] to stream",
+                hint="add `-> Output`",
             )
         )
     for p in params:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             problems.append(
                 Problem(
-                    f"{where}({p.name})",
-                    str(p),
-                    "*args and **kwargs cannot become an input schema",
-                    "named parameters",
-                    "name each input",
+                    field=f"{where}({p.name})",
+                    value=str(p),
+                    message="*args and **kwargs cannot become an input schema",
+                    allowed="named parameters",
+                    hint="name each input",
                 )
             )
         elif p.name not in hints:
             problems.append(
                 Problem(
-                    f"{where}({p.name})",
-                    None,
-                    "has no type annotation",
-                    "a type, e.g. `prompt: str`",
-                    f"annotate it: `{p.name}: str`",
+                    field=f"{where}({p.name})",
+                    value=None,
+                    message="has no type annotation",
+                    allowed="a type, e.g. `prompt: str`",
+                    hint=f"annotate it: `{p.name}: str`",
                 )
             )
     if problems:
@@ -112,21 +118,21 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     if is_gen_fn and not streaming:
         problems.append(
             Problem(
-                f"{where} return",
-                returned,
-                "predict yields but its annotation does not stream",
-                "Iterator[T] or AsyncIterator[T]",
-                "annotate it `-> Iterator[str]`",
+                field=f"{where} return",
+                value=returned,
+                message="predict yields but its annotation does not stream",
+                allowed="Iterator[T] or AsyncIterator[T]",
+                hint="annotate it `-> Iterator[str]`",
             )
         )
     if streaming and not is_gen_fn:
         problems.append(
             Problem(
-                f"{where} return",
-                returned,
-                "is annotated to stream but predict does not yield",
-                "a generator function",
-                "use `yield` in predict",
+                field=f"{where} return",
+                value=returned,
+                message="is annotated to stream but predict does not yield",
+                allowed="a generator function",
+                hint="use `yield` in predict",
             )
         )
     try:
@@ -134,11 +140,11 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     except Exception as exc:
         problems.append(
             Problem(
-                f"{where} return",
-                returned,
-                f"has no JSON schema ({exc})",
-                "a pydantic model, dict, list or a JSON scalar",
-                "return a pydantic model",
+                field=f"{where} return",
+                value=returned,
+                message=f"has no JSON schema ({exc})",
+                allowed="a pydantic model, dict, list or a JSON scalar",
+                hint="return a pydantic model",
             )
         )
 
@@ -169,11 +175,11 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
         except Exception as exc:
             problems.append(
                 Problem(
-                    f"{where} parameters",
-                    str(exc),
-                    "cannot become an input schema",
-                    "JSON types, pydantic models, Literal, Annotated[..., Field(...)]",
-                    "change the parameter types",
+                    field=f"{where} parameters",
+                    value=str(exc),
+                    message="cannot become an input schema",
+                    allowed="JSON types, pydantic models, Literal, Annotated[..., Field(...)]",
+                    hint="change the parameter types",
                 )
             )
     if problems:

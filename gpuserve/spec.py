@@ -20,11 +20,21 @@ from .errors import Problem, SpecError
 from .gpus import GPU_TYPES, MAX_GPU_COUNT, GpuRequest, parse_gpu
 
 PYTHON_VERSIONS: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+# Seconds a container drains on SIGTERM before shutdown(); GPUSERVE_GRACE_SECONDS overrides it at run time.
+DEFAULT_GRACE_SECONDS = 30
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _APT = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def option(default: Any = ..., *, allowed: str, hint: str, doc: str, **kwargs: Any) -> Any:
+    """A spec field with its guidance attached, so errors, docs and the decorator read one declaration."""
+    extra = {"allowed": allowed, "hint": hint}
+    if "default_factory" in kwargs:
+        return Field(description=doc, json_schema_extra=extra, **kwargs)
+    return Field(default, description=doc, json_schema_extra=extra, **kwargs)
 
 
 def _check_requirement(text: str) -> str:
@@ -44,10 +54,30 @@ class Image(BaseModel):
 
     model_config = _FROZEN
 
-    python: str = "3.11"
-    pip: tuple[str, ...] = ()
-    apt: tuple[str, ...] = ()
-    env_vars: tuple[tuple[str, str], ...] = ()
+    python: str = option(
+        "3.11",
+        allowed=", ".join(PYTHON_VERSIONS),
+        hint='gpuserve.Image(python="3.11")',
+        doc="The container's Python.",
+    )
+    pip: tuple[str, ...] = option(
+        (),
+        allowed="PEP 508 requirement lines",
+        hint='pin what the model needs, e.g. .pip_install("torch==2.13.0")',
+        doc="pip requirements, pinned; a torch pin decides the CUDA version of GPU images.",
+    )
+    apt: tuple[str, ...] = option(
+        (),
+        allowed="Debian package names (lowercase letters, digits, + . -), optionally =version",
+        hint='e.g. .apt_install("ffmpeg")',
+        doc="Debian/Ubuntu packages.",
+    )
+    env_vars: tuple[tuple[str, str], ...] = option(
+        (),
+        allowed="NAME=value pairs, NAME of letters, digits and _, values on one line",
+        hint='e.g. .env(HF_HUB_OFFLINE="1")',
+        doc="Environment variables set in the image (not secrets).",
+    )
 
     @field_validator("python")
     @classmethod
@@ -115,20 +145,87 @@ GpuField = Annotated[
 
 
 class ModelSpec(BaseModel):
-    """Everything @gpuserve.model was told, validated. Targets render from this alone."""
+    """Everything @gpuserve.model was told, validated. Targets render from this alone.
+
+    Each option is declared once, here: its type, range, default, what is allowed and the fix.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    name: str
-    class_name: str
-    gpu: GpuField = None
-    image: Image = Field(default_factory=Image)
-    keep_warm: int = Field(0, ge=0, le=100)
-    max_containers: int | None = Field(None, ge=1, le=1000)
-    idle_timeout: int = Field(300, ge=2, le=3600)
-    timeout: int = Field(600, ge=1, le=86400)
-    concurrency: int = Field(1, ge=1, le=1000)
-    secrets: tuple[str, ...] = ()
+    name: str = option(
+        ...,
+        allowed="1-48 characters of a-z, 0-9 and '-'",
+        hint='pass name="my-model"',
+        doc="The deployment's name on every platform (defaults to the class name in kebab case).",
+    )
+    class_name: str = option(..., allowed="the class's own name", hint="leave it out", doc="The decorated class.")
+    gpu: GpuField = option(
+        None,
+        allowed=f"None (CPU), one of {', '.join(GPU_TYPES)}, 'NAME:N' for N GPUs (1-{MAX_GPU_COUNT}), "
+        "or a list of these in fallback order",
+        hint='write the name as gpuserve lists it, e.g. gpu="L40S" or gpu=["H100", "A100-80GB"]',
+        doc="GPU type per container, 'NAME:N' for several, or a fallback list.",
+    )
+    image: Image = option(
+        default_factory=Image,
+        allowed="a gpuserve.Image(...)",
+        hint="build it with gpuserve.Image(python=...).pip_install(...)",
+        doc="Python version, pip and apt packages, environment variables.",
+    )
+    keep_warm: int = option(
+        0,
+        ge=0,
+        le=100,
+        allowed="a whole number from 0 to 100, at most max_containers",
+        hint="use 0 to scale to zero, or raise max_containers",
+        doc="Containers kept running when idle.",
+    )
+    max_containers: int | None = option(
+        None,
+        ge=1,
+        le=1000,
+        allowed="None (the platform's default) or a whole number from 1 to 1000",
+        hint="leave it out for the platform's default",
+        doc="Upper bound on containers.",
+    )
+    idle_timeout: int = option(
+        300,
+        ge=2,
+        le=3600,
+        allowed="seconds from 2 to 3600",
+        hint="pick a value in range; 300 is a common choice",
+        doc="Seconds an idle container waits before it scales down.",
+    )
+    timeout: int = option(
+        600,
+        ge=1,
+        le=86400,
+        allowed="seconds from 1 to 86400",
+        hint="pick a value in range",
+        doc="Seconds one predict may run.",
+    )
+    setup_timeout: int = option(
+        1800,
+        ge=10,
+        le=86400,
+        allowed="seconds from 10 to 86400",
+        hint="allow for the largest weight download and load; 1800 fits tens of GB",
+        doc="Seconds a container may spend starting: downloading weights and running setup().",
+    )
+    concurrency: int = option(
+        1,
+        ge=1,
+        le=1000,
+        allowed="a whole number from 1 to 1000",
+        hint="use 1 unless predict is safe to run on several requests at once",
+        doc="Requests one container runs at once.",
+    )
+    secrets: tuple[str, ...] = option(
+        (),
+        allowed="a list of environment variable names",
+        hint='name the environment variables, e.g. secrets=["HF_TOKEN"]',
+        doc="Environment variables the platform injects at run time, never baked into a build.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -164,32 +261,6 @@ def default_name(class_name: str) -> str:
     return name[:48].strip("-")
 
 
-_ALLOWED: dict[str, str] = {
-    "gpu": f"None (CPU), one of {', '.join(GPU_TYPES)}, 'NAME:N' for N GPUs (1-{MAX_GPU_COUNT}), or a list of these in fallback order",
-    "keep_warm": "a whole number from 0 to 100, at most max_containers",
-    "max_containers": "None (the platform's default) or a whole number from 1 to 1000",
-    "idle_timeout": "seconds from 2 to 3600",
-    "timeout": "seconds from 1 to 86400",
-    "concurrency": "a whole number from 1 to 1000",
-    "name": "1-48 characters of a-z, 0-9 and '-'",
-    "secrets": "a list of environment variable names",
-    "image": "a gpuserve.Image(...)",
-    "image.python": ", ".join(PYTHON_VERSIONS),
-}
-_HINTS: dict[str, str] = {
-    "gpu": 'write the name as gpuserve lists it, e.g. gpu="A10G" or gpu=["H100", "A100-80GB"]',
-    "keep_warm": "use 0 to scale to zero, or raise max_containers",
-    "max_containers": "leave it out for the platform's default",
-    "idle_timeout": "pick a value in range; 300 is a common choice",
-    "timeout": "pick a value in range",
-    "concurrency": "use 1 unless predict is safe to run on several requests at once",
-    "name": 'pass name="my-model"',
-    "secrets": 'name the environment variables, e.g. secrets=["HF_TOKEN"]',
-    "image": "build it with gpuserve.Image(python=...).pip_install(...)",
-    "image.python": 'gpuserve.Image(python="3.11")',
-}
-
-
 def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Problem]:
     """Turn pydantic's errors into gpuserve problems that say what is allowed and how to fix it."""
     problems = []
@@ -205,5 +276,15 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
         if not loc and "keep_warm" in message:  # the model-level check of keep_warm against max_containers
             field = "keep_warm"
             value = value.get("keep_warm") if isinstance(value, dict) else value
-        problems.append(Problem(field, value, message, _ALLOWED.get(field, ""), _HINTS.get(field, "")))
+        allowed, hint = _guidance(field)
+        problems.append(Problem(field=field, value=value, message=message, allowed=allowed, hint=hint))
     return problems
+
+
+def _guidance(field: str) -> tuple[str, str]:
+    """What is allowed and the fix, as declared on the field itself."""
+    owner: type[BaseModel] = Image if field.startswith("image.") else ModelSpec
+    name = {"image.env": "env_vars"}.get(field, field.removeprefix("image."))
+    info = owner.model_fields.get(name)
+    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+    return str(extra.get("allowed", "")), str(extra.get("hint", ""))

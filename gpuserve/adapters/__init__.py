@@ -23,7 +23,15 @@ def get_target(name: str) -> Target:
     if name not in _TARGETS:
         raise BuildError(
             "gpuserve build",
-            [Problem("--target", name, "is not a target", ", ".join(_TARGETS), "pick one of the targets listed")],
+            [
+                Problem(
+                    field="--target",
+                    value=name,
+                    message="is not a target",
+                    allowed=", ".join(_TARGETS),
+                    hint="pick one of the targets listed",
+                )
+            ],
         )
     module_name, _, attr = _TARGETS[name].partition(":")
     target: Target = getattr(importlib.import_module(module_name), attr)()

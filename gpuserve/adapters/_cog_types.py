@@ -128,28 +128,28 @@ def _unsupported(name: str, prop: dict[str, Any]) -> Problem | None:
     item = prop.get("items", {}) if prop.get("type") == "array" else prop
     if "$ref" in item or python_type(item) is None or (prop.get("type") == "array" and "enum" in item):
         return Problem(
-            f"predict({name})",
-            prop.get("type", prop.get("$ref", "object")),
-            "cog inputs cannot be objects, nested models or unions",
-            "str, int, float, bool, Literal choices, lists of these, and Optional of these",
-            "flatten it into separate parameters, or take a JSON string and parse it in predict",
+            field=f"predict({name})",
+            value=prop.get("type", prop.get("$ref", "object")),
+            message="cog inputs cannot be objects, nested models or unions",
+            allowed="str, int, float, bool, Literal choices, lists of these, and Optional of these",
+            hint="flatten it into separate parameters, or take a JSON string and parse it in predict",
         )
     for key in ("exclusiveMinimum", "exclusiveMaximum"):
         if key in item and item.get("type") != "integer":
             return Problem(
-                f"predict({name})",
-                item[key],
-                f"cog has no {key} for floats",
-                "ge= and le= bounds",
-                "use ge=/le= on this field",
+                field=f"predict({name})",
+                value=item[key],
+                message=f"cog has no {key} for floats",
+                allowed="ge= and le= bounds",
+                hint="use ge=/le= on this field",
             )
     if "multipleOf" in item:
         return Problem(
-            f"predict({name})",
-            item["multipleOf"],
-            "cog has no multiple_of",
-            "ge, le, min_length, max_length, regex, choices",
-            "check it in predict instead",
+            field=f"predict({name})",
+            value=item["multipleOf"],
+            message="cog has no multiple_of",
+            allowed="ge, le, min_length, max_length, regex, choices",
+            hint="check it in predict instead",
         )
     return None
 

@@ -10,8 +10,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .. import __version__
-from ..gpus import GpuRequest
+from ..cuda import Cuda, choose_cuda
 from ..loader import LoadedApp
+from ..spec import ModelSpec
+from .base import Carried, setting
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -93,22 +95,31 @@ def requirements(app: LoadedApp, ours: tuple[str, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class BaseImage:
-    """The FROM line and how Python arrives in it."""
+    """The FROM line, how Python arrives in it, and what the image already has."""
 
     image: str
-    cuda: bool
+    cuda: Cuda | None
+    has_uid_1000: bool  # Ubuntu 24.04 images ship user `ubuntu` with uid 1000: `useradd --uid 1000` fails there
+    reason: str = ""  # why this CUDA
+    note: str = ""  # what could not be decided (an unknown torch's CUDA)
+
+    @property
+    def create_user(self) -> bool:
+        return not self.has_uid_1000
 
 
-# CUDA 12.8 is the first with Blackwell (B200) kernels; 12.4 covers Turing to Hopper.
-_CUDA_12_8 = "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04"
-_CUDA_12_4 = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
-
-
-def base_image(gpu: GpuRequest | None, python: str) -> BaseImage:
-    """python slim for CPU models; a CUDA runtime new enough for every GPU in the fallback list otherwise."""
-    if gpu is None:
-        return BaseImage(f"python:{python}-slim-bookworm", cuda=False)
-    return BaseImage(_CUDA_12_8 if "B200" in gpu.types else _CUDA_12_4, cuda=True)
+def base_image(spec: ModelSpec) -> BaseImage:
+    """python slim for CPU models; for GPU models the CUDA runtime the GPUs and the pinned torch need."""
+    if spec.gpu is None:
+        return BaseImage(f"python:{spec.image.python}-slim-bookworm", cuda=None, has_uid_1000=False)
+    choice = choose_cuda(spec.gpu, spec.image.pip)
+    return BaseImage(
+        choice.cuda.image,
+        cuda=choice.cuda,
+        has_uid_1000=choice.cuda.ubuntu == "24.04",
+        reason=choice.reason,
+        note=choice.note,
+    )
 
 
 def header(app: LoadedApp, target: str) -> str:
@@ -134,7 +145,7 @@ class DockerfileContext:
         image = app.spec.image
         return cls(
             header=header(app, target),
-            base=base_image(app.spec.gpu, image.python),
+            base=base_image(app.spec),
             python=image.python,
             uv_image=UV_IMAGE,
             apt=image.apt,
@@ -142,3 +153,16 @@ class DockerfileContext:
             code=tuple(code_paths(app)),
             cache_dir=cache_dir,
         )
+
+
+def image_options(app: LoadedApp, base: BaseImage, dockerfile: str) -> dict[str, Carried]:
+    """How a Dockerfile-based target carries the image fields."""
+    image = app.spec.image
+    python = "uv-installed CPython in /opt/venv" if base.cuda else base.image
+    cuda = f"; the base image's CUDA {base.cuda.version} for {base.reason}" if base.cuda else ""
+    return {
+        "image.python": setting(f"{dockerfile}: {python}", image.python),
+        "image.pip": setting(f"requirements.txt{cuda}", ", ".join(image.pip) or "none"),
+        "image.apt": setting(f"{dockerfile} apt-get install", ", ".join(image.apt) or "none"),
+        "image.env_vars": setting(f"{dockerfile} ENV", ", ".join(k for k, _ in image.env_vars) or "none"),
+    }

@@ -13,6 +13,7 @@ class PlatformGpus:
     """What one platform calls each gpuserve GPU (several names where it has variants), and all it offers."""
 
     platform: str
+    target: str  # the gpuserve target that renders for this platform
     names: dict[str, tuple[str, ...]]
     offered: tuple[str, ...]
 
@@ -27,14 +28,14 @@ class PlatformGpus:
         if not kept:
             supported = [name for name in GPU_TYPES if name in self.names]
             raise BuildError(
-                f"gpuserve build --target {self.platform.lower()}",
+                f"gpuserve build --target {self.target}",
                 [
                     Problem(
-                        "gpu",
-                        str(gpu),
-                        f"{self.platform} offers none of these GPUs",
-                        f"{', '.join(supported)} (on {self.platform}: {', '.join(self.offered)})",
-                        f'pick one of those, or list fallbacks, e.g. gpu=["{gpu.types[0]}", "{supported[0]}"]',
+                        field="gpu",
+                        value=str(gpu),
+                        message=f"{self.platform} offers none of these GPUs",
+                        allowed=f"{', '.join(supported)} (on {self.platform}: {', '.join(self.offered)})",
+                        hint=f'pick one of those, or list fallbacks, e.g. gpu=["{gpu.types[0]}", "{supported[0]}"]',
                     )
                 ],
             )

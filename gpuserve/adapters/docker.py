@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
-from ._common import SERVER_PACKAGES, DockerfileContext, code_copies, requirements, runtime_copies
-from .base import RenderedTarget
+from ..spec import DEFAULT_GRACE_SECONDS
+from ._common import (
+    SERVER_PACKAGES,
+    DockerfileContext,
+    base_image,
+    code_copies,
+    image_options,
+    requirements,
+    runtime_copies,
+)
+from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
 
 PORT = 8000
+HEALTH_INTERVAL = 10
 
 
 @dataclass(frozen=True)
@@ -20,9 +30,11 @@ class DockerContext:
     name: str
     port: int
     gpu: str
+    driver: str  # the NVIDIA driver the host needs, for GPU models
     secrets: tuple[str, ...]
-    timeout: int
+    grace: int
     start_period: int
+    interval: int
     requirements: tuple[str, ...]
     command: tuple[str, ...]
     healthcheck: tuple[str, ...]
@@ -35,19 +47,44 @@ class DockerContext:
 
 class DockerTarget:
     name = "docker"
-    summary = "a Docker image serving POST /predict and GET /health (Kubernetes, any VM)"
+
+    def options(self, app: LoadedApp) -> dict[str, Carried]:
+        spec = app.spec
+        base = base_image(spec)
+        scaling = "a plain image has no autoscaler; run replicas with your orchestrator (Kubernetes, Nomad, a VM group)"
+        return {
+            "name": setting("image tag in README.md (`docker build -t`)", spec.name),
+            "class_name": runtime("CMD `python -m gpuserve.runtime` loads it", app.entry),
+            "gpu": setting("base image; `docker run --gpus all`", base.image)
+            if spec.gpu
+            else setting("base image", base.image),
+            **image_options(app, base, "Dockerfile"),
+            "keep_warm": not_offered(scaling),
+            "max_containers": not_offered(scaling),
+            "idle_timeout": not_offered(scaling),
+            "timeout": runtime("the server answers 504 past it", f"{spec.timeout} s"),
+            "setup_timeout": setting("HEALTHCHECK --start-period", f"{spec.setup_timeout}s"),
+            "concurrency": runtime("the server runs this many predicts at once and queues the rest", spec.concurrency),
+            "secrets": setting("`docker run -e NAME` at run time", ", ".join(spec.secrets) or "none"),
+        }
 
     def render(self, app: LoadedApp) -> RenderedTarget:
         spec = app.spec
+        options = self.options(app)
         probe = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}/health', timeout=4)"
+        dockerfile = DockerfileContext.from_app(app, self.name)
         ctx = DockerContext(
-            dockerfile=DockerfileContext.from_app(app, self.name),
+            dockerfile=dockerfile,
             name=spec.name,
             port=PORT,
             gpu=str(spec.gpu) if spec.gpu else "",
+            driver=f"{dockerfile.base.cuda.min_driver} (CUDA {dockerfile.base.cuda.version})"
+            if dockerfile.base.cuda
+            else "",
             secrets=spec.secrets,
-            timeout=spec.timeout,
-            start_period=600 if spec.gpu else 60,
+            grace=DEFAULT_GRACE_SECONDS,
+            start_period=spec.setup_timeout,
+            interval=HEALTH_INTERVAL,
             requirements=tuple(requirements(app, SERVER_PACKAGES)),
             command=("python", "-m", "gpuserve.runtime", app.entry, "--host", "0.0.0.0", "--port", str(PORT)),
             healthcheck=("python", "-c", probe),
@@ -56,7 +93,8 @@ class DockerTarget:
         files = {
             "Dockerfile": render("docker/Dockerfile.j2", ctx),
             "requirements.txt": render("_shared/requirements.txt.j2", ctx),
-            ".dockerignore": render("docker/dockerignore.j2", ctx),
+            ".dockerignore": render("_shared/dockerignore.j2", ctx),
             "README.md": render("docker/README.md.j2", ctx),
         }
-        return RenderedTarget(files=files, copies=runtime_copies() | code_copies(app))
+        notes = option_notes(options, spec) + ([dockerfile.base.note] if dockerfile.base.note else [])
+        return RenderedTarget(files=files, copies=runtime_copies() | code_copies(app), notes=tuple(notes))

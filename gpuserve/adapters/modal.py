@@ -8,8 +8,9 @@ from typing import Any
 from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
+from ..spec import ModelSpec
 from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
-from .base import RenderedTarget
+from .base import Carried, RenderedTarget, setting
 
 VOLUME = "gpuserve-cache"
 
@@ -30,6 +31,7 @@ class ModalContext:
     max_containers: int | None
     scaledown_window: int
     timeout: int
+    startup_timeout: int
     concurrency: int
     secrets: tuple[str, ...]
     volume: str
@@ -54,17 +56,44 @@ def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
     return params
 
 
+def modal_gpu(spec: ModelSpec) -> str | list[str] | None:
+    """Modal's gpu= value: gpuserve's names are Modal's, "NAME:N" for several, a list for fallbacks."""
+    if spec.gpu is None:
+        return None
+    return spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings
+
+
 class ModalTarget:
     name = "modal"
-    summary = "a Modal app: @app.cls with enter/exit hooks, a method and an ASGI web endpoint"
+
+    def options(self, app: LoadedApp) -> dict[str, Carried]:
+        spec, image = app.spec, app.spec.image
+        max_note = "unset: Modal scales without an upper bound" if spec.max_containers is None else ""
+        concurrency = (
+            "@modal.concurrent(max_inputs=N)" if spec.concurrency > 1 else "one input at a time (Modal's default)"
+        )
+        secrets = ", ".join(f"modal.Secret.from_name({s!r})" for s in spec.secrets) or "none"
+        return {
+            "name": setting("modal.App(name)", spec.name),
+            "class_name": setting("@app.cls class name", spec.class_name),
+            "gpu": setting("@app.cls(gpu=...)", repr(modal_gpu(spec))),
+            "image.python": setting("modal.Image.debian_slim(python_version=...)", image.python),
+            "image.pip": setting(".pip_install(...)", ", ".join(image.pip) or "none"),
+            "image.apt": setting(".apt_install(...)", ", ".join(image.apt) or "none"),
+            "image.env_vars": setting(".env({...})", ", ".join(k for k, _ in image.env_vars) or "none"),
+            "keep_warm": setting("@app.cls(min_containers=...)", spec.keep_warm),
+            "max_containers": setting("@app.cls(max_containers=...)", spec.max_containers, note=max_note),
+            "idle_timeout": setting("@app.cls(scaledown_window=...)", spec.idle_timeout),
+            "timeout": setting("@app.cls(timeout=...)", spec.timeout),
+            "setup_timeout": setting("@app.cls(startup_timeout=...)", spec.setup_timeout),
+            "concurrency": setting(concurrency, spec.concurrency),
+            "secrets": setting("@app.cls(secrets=[...])", secrets),
+        }
 
     def render(self, app: LoadedApp) -> RenderedTarget:
         spec, signature = app.spec, app.signature
         params = _parameters(signature.input_schema())
         returns = "Iterator[Any]" if signature.streaming else "Any"
-        gpu: str | list[str] | None = None
-        if spec.gpu is not None:
-            gpu = spec.gpu.as_strings[0] if len(spec.gpu.types) == 1 else spec.gpu.as_strings
         notes = [
             f"secret {s}: create a Modal secret named {s} holding the key {s} (`modal secret create {s} {s}=...`)"
             for s in spec.secrets
@@ -81,11 +110,12 @@ class ModalTarget:
             requirements=tuple(requirements(app, SERVER_PACKAGES)),
             env=spec.image.env_dict | {"GPUSERVE_CACHE_DIR": CACHE_DIR},
             sources=("gpuserve", app.top_level),
-            gpu=gpu,
+            gpu=modal_gpu(spec),
             min_containers=spec.keep_warm,
             max_containers=spec.max_containers,
             scaledown_window=spec.idle_timeout,
             timeout=spec.timeout,
+            startup_timeout=spec.setup_timeout,
             concurrency=spec.concurrency,
             secrets=spec.secrets,
             volume=VOLUME,

@@ -8,10 +8,9 @@ from types import FrameType
 
 import uvicorn
 
+from ..spec import DEFAULT_GRACE_SECONDS
 from .host import ModelHost
 from .server import create_app
-
-DEFAULT_GRACE_SECONDS = 30
 
 
 class _DrainingServer(uvicorn.Server):

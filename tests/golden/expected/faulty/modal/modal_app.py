@@ -32,6 +32,7 @@ cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
     min_containers=0,
     scaledown_window=300,
     timeout=600,
+    startup_timeout=1800,
     secrets=[],
     volumes={'/cache': cache},
 )

@@ -33,6 +33,7 @@ cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
     max_containers=2,
     scaledown_window=300,
     timeout=30,
+    startup_timeout=1800,
     secrets=[],
     volumes={'/cache': cache},
 )

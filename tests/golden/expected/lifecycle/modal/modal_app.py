@@ -34,6 +34,7 @@ cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
     max_containers=3,
     scaledown_window=120,
     timeout=60,
+    startup_timeout=1800,
     secrets=[modal.Secret.from_name('API_KEY')],
     volumes={'/cache': cache},
 )

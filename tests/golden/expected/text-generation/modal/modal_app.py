@@ -32,11 +32,12 @@ cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
 
 
 @app.cls(
-    gpu=['A10G', 'L4', 'L40S'],
+    gpu=['A10', 'L4', 'L40S'],
     min_containers=0,
     max_containers=2,
     scaledown_window=300,
     timeout=120,
+    startup_timeout=1800,
     secrets=[modal.Secret.from_name('HF_TOKEN')],
     volumes={'/cache': cache},
 )
