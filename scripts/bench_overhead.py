@@ -1,4 +1,5 @@
-"""What gpuserve's server adds to a request: examples/hello over HTTP (uvicorn, loopback, keep-alive) against a direct call.
+"""What gpuserve's server adds to a request: examples/hello over HTTP (uvicorn, loopback, keep-alive) against a
+direct call.
 
 Run: .venv/bin/python scripts/bench_overhead.py [--requests 2000]
 """
@@ -23,8 +24,12 @@ INPUT = {"name": "Ada", "language": "fr", "excited": True}
 
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return f"p50 {p(0.50):.3f} ms, p90 {p(0.90):.3f} ms, p99 {p(0.99):.3f} ms, mean {statistics.fmean(ordered) * 1000:.3f} ms"
+
+    def p(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    mean = statistics.fmean(ordered) * 1000
+    return f"p50 {p(0.50):.3f} ms, p90 {p(0.90):.3f} ms, p99 {p(0.99):.3f} ms, mean {mean:.3f} ms"
 
 
 def main() -> int:
@@ -70,9 +75,8 @@ def main() -> int:
         server.wait(timeout=15)
     print(f"direct host.predict ({args.requests}):  {percentiles(direct)}")
     print(f"POST /predict over HTTP ({args.requests}): {percentiles(over_http)}")
-    print(
-        f"added by validation + HTTP + thread hop (p50): {(sorted(over_http)[len(over_http) // 2] - sorted(direct)[len(direct) // 2]) * 1000:.3f} ms"
-    )
+    added = sorted(over_http)[len(over_http) // 2] - sorted(direct)[len(direct) // 2]
+    print(f"added by validation + HTTP + thread hop (p50): {added * 1000:.3f} ms")
     return 0
 
 

@@ -113,7 +113,7 @@ class CogTarget:
         return {
             "name": setting("deployment.json name and model <OWNER>/NAME", spec.name),
             "class_name": runtime("runner.py loads it", app.entry),
-            "gpu": setting("cog.yaml build.gpu; deployment.json hardware", f"{spec.gpu is not None}, {hardware}"),
+            "gpu": setting("cog.yaml build.gpu; deployment.json hardware", f"{str(spec.gpu is not None).lower()}, {hardware}"),
             "image.python": setting("cog.yaml build.python_version", spec.image.python),
             "image.pip": setting(
                 "cog.yaml python_requirements" + (f"; build.cuda {cuda}" if cuda else ""),

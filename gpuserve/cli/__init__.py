@@ -1,11 +1,19 @@
-"""The `gpuserve` command. Each subcommand lives in its own module and is imported only when run."""
+"""The `gpuserve` command. Each subcommand lives in its own module and is imported only when run.
+
+Errors reach the user in one place: `LazyGroup.invoke` turns every `GpuserveError` a command lets through
+into `error: MESSAGE` on stderr (no traceback) and the exit status of its kind (`ExitStatus`, the table in
+docs/cli.md). Anything else is a bug in the model or in gpuserve, and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import enum
 import importlib
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+
+from ..errors import BuildError, DeployError, GpuserveError, LoadError, SpecError
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gpuserve.cli.serve", "Serve a model locally over HTTP (the same contract as every target)."),
@@ -17,6 +25,33 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Which provider is cheapest for this model and traffic, cold starts and keep-warm counted.",
     ),
 }
+
+
+class ExitStatus(enum.IntEnum):
+    """How `gpuserve` exits. docs/cli.md ("Exit status") documents the same table; a test checks both."""
+
+    OK = 0
+    FAILED = 1  # the model's own code raised (setup or predict)
+    USAGE = 2  # bad usage or input: click's usage errors, option values, --input, price and profile files
+    LOAD = 3  # LoadError: APP cannot be loaded
+    SPEC = 4  # SpecError: the @gpuserve.model options or the class are not valid
+    BUILD = 5  # BuildError: the target cannot express the spec, or -o is not gpuserve's to replace
+    DEPLOY = 6  # DeployError: a platform refused or could not be reached
+
+
+# Most specific first; any other GpuserveError (a bad price file, a missing optional dependency) is USAGE.
+_ERROR_STATUS: tuple[tuple[type[GpuserveError], ExitStatus], ...] = (
+    (LoadError, ExitStatus.LOAD),
+    (SpecError, ExitStatus.SPEC),
+    (BuildError, ExitStatus.BUILD),
+    (DeployError, ExitStatus.DEPLOY),
+    (GpuserveError, ExitStatus.USAGE),
+)
+
+
+def exit_status(error: GpuserveError) -> ExitStatus:
+    """The exit status for an error of gpuserve's own."""
+    return next(status for kind, status in _ERROR_STATUS if isinstance(error, kind))
 
 
 class LazyGroup(click.Group):
@@ -35,6 +70,12 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_text) for name, (_module, help_text) in _COMMANDS.items()])
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GpuserveError as exc:
+            fail(exc, exit_status(exc))
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gpuserve")
@@ -46,7 +87,7 @@ def main() -> None:
     """
 
 
-def fail(message: Any, code: int = 1) -> None:
-    """Print an error to stderr and exit with code."""
+def fail(message: object, code: int = ExitStatus.FAILED) -> NoReturn:
+    """Print `error: MESSAGE` to stderr and exit with code (one of `ExitStatus`)."""
     click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
+    raise SystemExit(int(code))

@@ -1,15 +1,10 @@
-"""Loading APP for a command, with gpuserve's own errors printed plainly (no traceback)."""
+"""Loading APP for a command. A LoadError or SpecError reaches the group, which prints it plainly (no traceback)."""
 
 from __future__ import annotations
 
-from ..errors import GpuserveError
 from ..loader import LoadedApp, load_app
-from . import fail
 
 
 def load_or_exit(ref: str) -> LoadedApp:
-    try:
-        return load_app(ref)
-    except GpuserveError as exc:
-        fail(exc)
-        raise  # unreachable: fail exits
+    """Load APP; its errors end the command with the exit status of their kind (see `gpuserve.cli.ExitStatus`)."""
+    return load_app(ref)

@@ -5,8 +5,6 @@ from pathlib import Path
 import click
 
 from ..adapters import target_names
-from ..errors import GpuserveError
-from . import fail
 from ._app import load_or_exit
 
 
@@ -38,10 +36,7 @@ def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     base = out or Path("build")
     for target in chosen:
         directory = base / target if nested else base
-        try:
-            result = build(loaded, target, directory)
-        except GpuserveError as exc:
-            fail(exc)
+        result = build(loaded, target, directory)  # a BuildError ends the command (exit status 5)
         click.echo(f"{target}: wrote {len(result.files)} files to {result.directory}")
         for note in result.notes:
             click.echo(f"  note: {note}")

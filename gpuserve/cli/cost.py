@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ..errors import GpuserveError
-from . import fail
+from ..cost.prices import DEFAULT_MAX_AGE_DAYS
+from . import ExitStatus, fail
 from ._app import load_or_exit
 
 PROVIDERS = ("modal", "runpod", "replicate")
@@ -21,12 +21,13 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
         provider, _, seconds = value.partition("=")
         if provider not in PROVIDERS or not seconds:
             fail(
-                f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(PROVIDERS)}", 2
+                f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(PROVIDERS)}",
+                ExitStatus.USAGE,
             )
         try:
             cold[provider] = float(seconds)
         except ValueError:
-            fail(f"--cold-start-seconds {value!r}: {seconds!r} is not a number of seconds", 2)
+            fail(f"--cold-start-seconds {value!r}: {seconds!r} is not a number of seconds", ExitStatus.USAGE)
     return cold
 
 
@@ -64,7 +65,13 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A price file to use instead of the one shipped.",
 )
-@click.option("--max-price-age-days", type=click.IntRange(min=0), default=180, show_default=True)
+@click.option(
+    "--max-price-age-days",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_AGE_DAYS,
+    show_default=True,
+    help="Warn when prices were read longer ago than this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option(
     "--plot",
@@ -96,11 +103,13 @@ def command(
     spec = load_or_exit(app).spec if app else None
     try:
         request = parse_gpu(gpu) if gpu else (spec.gpu if spec else None)
-        book = load_prices(prices_file)
+    except ValueError as exc:
+        fail(f"--gpu {gpu!r}: {exc}", ExitStatus.USAGE)
+    book = load_prices(prices_file)  # a bad price file raises GpuserveError: exit status 2 as well
+    try:
         hourly = traffic_profile(traffic, json.loads(profile.read_text()) if profile else None)
-    except (ValueError, GpuserveError) as exc:
-        fail(exc, 2)
-        raise
+    except ValueError as exc:
+        fail(f"--profile {str(profile)!r}: {exc}", ExitStatus.USAGE)
     work = Workload(
         requests_per_day=requests_per_day,
         seconds_per_request=seconds_per_request,
@@ -126,7 +135,15 @@ def command(
 
         plot_costs(plot, book, offered_choices, work, cold, points)
     report = _report(
-        work, estimates, best, reason, points, warnings, book, months, traffic if profile is None else str(profile)
+        work=work,
+        estimates=estimates,
+        best=best,
+        reason=reason,
+        points=points,
+        warnings=warnings,
+        book=book,
+        months=months,
+        traffic=traffic if profile is None else str(profile),
     )
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -137,6 +154,7 @@ def command(
 
 
 def _report(
+    *,
     work: Any,
     estimates: list[Any],
     best: Any,
@@ -184,12 +202,15 @@ def _report(
 
 def _table(report: dict[str, Any]) -> str:
     w = report["workload"]
+    gpu_s = "GPU-s/day"
     lines = [
-        f"{w['requests_per_day']:,.0f} requests/day x {w['seconds_per_request']:g} s, {w['traffic']} traffic, keep_warm={w['keep_warm']}, "
-        f"idle_timeout={w['idle_timeout']:g} s, concurrency={w['concurrency']}, {w['gpu_count']} GPU(s) per container",
+        f"{w['requests_per_day']:,.0f} requests/day x {w['seconds_per_request']:g} s, {w['traffic']} traffic, "
+        f"keep_warm={w['keep_warm']}, idle_timeout={w['idle_timeout']:g} s, concurrency={w['concurrency']}, "
+        f"{w['gpu_count']} GPU(s) per container",
         "",
-        f"{'provider':<10} {'gpu':<10} {'busy':>10} {'idle':>10} {'cold':>10} {'warm':>10} {'colds/day':>10} {'$/request':>11} {'$/month':>11} {'$ total':>11}",
-        f"{'':<10} {'':<10} {'GPU-s/day':>10} {'GPU-s/day':>10} {'GPU-s/day':>10} {'GPU-s/day':>10}",
+        f"{'provider':<10} {'gpu':<10} {'busy':>10} {'idle':>10} {'cold':>10} {'warm':>10} {'colds/day':>10} "
+        f"{'$/request':>11} {'$/month':>11} {'$ total':>11}",
+        f"{'':<10} {'':<10} {gpu_s:>10} {gpu_s:>10} {gpu_s:>10} {gpu_s:>10}",
     ]
     for row in report["estimates"]:
         if not row["offered"]:
@@ -198,14 +219,16 @@ def _table(report: dict[str, Any]) -> str:
         s = row["gpu_seconds_per_day"]
         per_request = f"{row['cost_per_request']:.6f}" if row["cost_per_request"] is not None else "-"
         lines.append(
-            f"{row['provider']:<10} {row['gpu']:<10} {s['busy']:>10,.0f} {s['idle']:>10,.0f} {s['cold_start']:>10,.0f} {s['keep_warm']:>10,.0f} "
-            f"{row['cold_starts_per_day']:>10,.1f} {per_request:>11} {row['cost_per_month']:>11,.2f} {row['cost_total']:>11,.2f}"
+            f"{row['provider']:<10} {row['gpu']:<10} {s['busy']:>10,.0f} {s['idle']:>10,.0f} "
+            f"{s['cold_start']:>10,.0f} {s['keep_warm']:>10,.0f} {row['cold_starts_per_day']:>10,.1f} "
+            f"{per_request:>11} {row['cost_per_month']:>11,.2f} {row['cost_total']:>11,.2f}"
         )
     lines.append("")
     lines.append(report["cheapest"]["reason"] if report["cheapest"] else "No provider offers this GPU.")
     for point in report["break_even"]:
         lines.append(
-            f"break-even at {point['requests_per_day']:,.0f} requests/day (${point['cost_per_month']:,.2f}/month): {point['cheaper_below']} is cheaper below, {point['cheaper_above']} above"
+            f"break-even at {point['requests_per_day']:,.0f} requests/day (${point['cost_per_month']:,.2f}/month): "
+            f"{point['cheaper_below']} is cheaper below, {point['cheaper_above']} above"
         )
     lines.append(
         f"prices: {report['prices']['file']}; "

@@ -4,14 +4,26 @@ import json
 
 import click
 
+from ..adapters import target_names
 from ._app import load_or_exit
 
 
 @click.command("inspect")
 @click.argument("app")
-def command(app: str) -> None:
-    """Print APP's resolved spec and its input and output JSON schemas."""
+@click.option(
+    "--target",
+    "-t",
+    type=click.Choice(target_names()),
+    help="Print how TARGET carries each option of APP (the platform setting and its rendered value) instead.",
+)
+def command(app: str, target: str | None) -> None:
+    """Print APP's resolved spec and its input and output JSON schemas, or its option table for a target."""
     loaded = load_or_exit(app)
+    if target is not None:
+        from ..adapters.table import markdown, option_table
+
+        click.echo(markdown(option_table(loaded, target)), nl=False)
+        return
     signature = loaded.signature
     report = {
         "app": loaded.entry,

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import GpuserveError
 from ..gpus import canonical_gpu_name
 
-DEFAULT_MAX_AGE_DAYS = 180
+DEFAULT_MAX_AGE_DAYS = 180  # prices read longer ago than this print a warning (`--max-price-age-days`)
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ class PriceBook:
     def rate(self, provider: str, gpu: str) -> Rate | None:
         return self.rates.get((provider, gpu))
 
-    def stale(self, today: date, max_age_days: int) -> list[str]:
+    def stale(self, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> list[str]:
         """A warning per provider whose prices are older than max_age_days."""
         return [
-            f"{p.name} prices were read on {p.read_on.isoformat()}, {(today - p.read_on).days} days ago (over {max_age_days}): check {p.source} and pass --prices FILE"
+            f"{p.name} prices were read on {p.read_on.isoformat()}, {(today - p.read_on).days} days ago "
+            f"(over {max_age_days}): check {p.source} and pass --prices FILE"
             for p in self.providers.values()
             if (today - p.read_on).days > max_age_days
         ]
@@ -81,10 +82,14 @@ def load_prices(path: str | Path | None = None) -> PriceBook:
                 raise ValueError(f"row {row}: unknown GPU or provider")
             per_second = float(row["per_second"])
             rates[(row["provider"], gpu)] = Rate(
-                row["provider"], gpu, per_second, float(row.get("warm_per_second", per_second))
+                provider=row["provider"],
+                gpu=gpu,
+                per_second=per_second,
+                warm_per_second=float(row.get("warm_per_second", per_second)),
             )
     except (KeyError, ValueError, TypeError) as exc:
         raise GpuserveError(
-            f"price file {origin}: {exc}. Each provider needs billing_granularity_s, cold_start_s, source, read_on (YYYY-MM-DD); each price row provider, gpu, per_second."
+            f"price file {origin}: {exc}. Each provider needs billing_granularity_s, cold_start_s, source, "
+            "read_on (YYYY-MM-DD); each price row provider, gpu, per_second."
         ) from None
     return PriceBook(providers, rates, origin)

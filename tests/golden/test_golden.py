@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from gpuserve.adapters import get_target, target_names
+from gpuserve.build import build
 from gpuserve.loader import load_app
-from tests.apps import ALL
+from tests.apps import ALL, Case
 
 EXPECTED = Path(__file__).parent / "expected"
 CASES = [(case, target) for case in ALL for target in target_names()]
 
 
 @pytest.mark.parametrize(("case", "target"), CASES, ids=[f"{c.key}-{t}" for c, t in CASES])
-def test_rendered_files_match_golden(case, target: str, request: pytest.FixtureRequest) -> None:  # type: ignore[no-untyped-def]
+def test_rendered_files_match_golden(case: Case, target: str, request: pytest.FixtureRequest) -> None:
     rendered = get_target(target).render(load_app(case.ref))
     directory = EXPECTED / case.key / target
     if request.config.getoption("--update-golden"):
@@ -35,11 +36,13 @@ def test_rendered_files_match_golden(case, target: str, request: pytest.FixtureR
 
 
 @pytest.mark.parametrize("target", target_names())
-def test_copied_files_are_the_sources(target: str) -> None:
-    """What a build copies (the runtime, the user's code) is byte-identical to its source."""
+def test_copied_files_are_the_sources(target: str, tmp_path: Path) -> None:
+    """What a build writes for the runtime and the user's code is byte-identical to its source."""
     for case in ALL:
-        rendered = get_target(target).render(load_app(case.ref))
-        assert "gpuserve/runtime/host.py" in rendered.copies
-        for rel, source in rendered.copies.items():
-            assert source.is_file(), rel
+        app = load_app(case.ref)
+        rendered = get_target(target).render(app)
+        assert "gpuserve/runtime/host.py" in rendered.copies and f"{app.top_level}.py" in rendered.copies
         assert not set(rendered.copies) & set(rendered.files)
+        out = build(app, target, tmp_path / case.key / target).directory
+        for rel, source in rendered.copies.items():
+            assert (out / rel).read_bytes() == source.read_bytes(), rel

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from gpuserve.cli import main
+from gpuserve.cli import ExitStatus, main
 from tests.apps import HELLO, ROOT
 
 
@@ -26,9 +26,9 @@ def test_run_with_invalid_input_exits_2_with_the_message() -> None:
     code, out, err = run("run", HELLO.ref, "--input", '{"name": "", "language": "de"}')
     assert code == 2 and out == ""
     assert (
-        "invalid input: input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'"
-        in err
-    )
+        "invalid input: input.name: String should have at least 1 character; "
+        "input.language: Input should be 'en', 'fr' or 'es'"
+    ) in err
 
 
 def test_run_input_from_file_and_bad_json(tmp_path: Path) -> None:
@@ -52,13 +52,13 @@ def test_inspect_prints_spec_and_schemas() -> None:
 
 def test_load_errors_are_plain_messages() -> None:
     code, _, err = run("inspect", f"{ROOT}/examples/hello/app.py:Nope")
-    assert code == 1 and err.startswith("error: APP") and "Traceback" not in err
+    assert code == ExitStatus.LOAD and err.startswith("error: APP") and "Traceback" not in err
 
 
 def test_build_refuses_a_directory_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
     code, _, err = run("build", HELLO.ref, "--target", "docker", "-o", str(tmp_path))
-    assert code == 1 and "exists and was not written by gpuserve build" in err
+    assert code == ExitStatus.BUILD and "exists and was not written by gpuserve build" in err
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 

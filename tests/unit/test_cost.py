@@ -111,7 +111,7 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
     report = json.loads(runner.invoke(main, [*args, "--json", "--months", "3"]).stdout)
     gpus = {row["provider"]: row["gpu"] for row in report["estimates"]}
     assert gpus == {
-        "modal": "A10G",
+        "modal": "A10",
         "runpod": "L4",
         "replicate": "L40S",
     }  # each provider's first GPU from the fallback list

@@ -44,6 +44,7 @@ def test_options_are_recorded() -> None:
         name="tiny-gpt",
         gpu="A10G",
         image=image,
+        setup_timeout=900,
         keep_warm=1,
         max_containers=4,
         idle_timeout=300,
@@ -61,12 +62,13 @@ def test_options_are_recorded() -> None:
     assert spec.to_json() == {
         "name": "tiny-gpt",
         "class_name": "TinyGPT",
-        "gpu": ["A10G"],
+        "gpu": ["A10"],
         "image": {"python": "3.11", "pip": ["torch==2.13.0"], "apt": ["ffmpeg"], "env_vars": [["KEY", "v"]]},
         "keep_warm": 1,
         "max_containers": 4,
         "idle_timeout": 300,
         "timeout": 600,
+        "setup_timeout": 900,
         "concurrency": 1,
         "secrets": ["HF_TOKEN"],
     }
@@ -93,7 +95,7 @@ def test_all_problems_are_reported_at_once() -> None:
     }
     message = str(info.value)
     assert "7 problems" in message
-    assert "gpu='A10X': unknown GPU 'A10X'. Allowed: None (CPU), one of T4, L4, A10G" in message
+    assert "gpu='A10X': unknown GPU 'A10X'. Allowed: None (CPU), one of T4, L4, A10, A100-40GB" in message
     assert "Fix: " in message
     assert "bogus=1: is not an option of @gpuserve.model" in message
 
