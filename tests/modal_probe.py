@@ -37,6 +37,7 @@ report = {
     "max_containers": options.get("max_containers"),
     "scaledown_window": options.get("scaledown_window"),
     "timeout": options.get("timeout"),
+    "startup_timeout": options.get("startup_timeout"),
     "max_concurrent_inputs": options.get("max_concurrent_inputs"),
     "secrets": len(options.get("secrets") or []),  # type: ignore[arg-type]
     "volumes": sorted(str(k) for k in (options.get("volumes") or {})),  # type: ignore[union-attr]

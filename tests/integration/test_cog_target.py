@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import signal
 import threading
 import time
@@ -31,6 +32,14 @@ def post(client: httpx.Client, payload: dict[str, Any]) -> httpx.Response:
     return response
 
 
+def concurrent_max(runner: Path) -> int:
+    """The max of @concurrent(max=N) on run(), read statically as `cog build` reads it (1 without one)."""
+    for node in ast.walk(ast.parse(runner.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "concurrent":
+            return int(ast.literal_eval(node.keywords[0].value))
+    return 1
+
+
 @contextmanager
 def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Any, httpx.Client, Path]]:
     directory = build_elsewhere(case, "cog", tmp_path)
@@ -43,8 +52,13 @@ def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tupl
         "COG_PREDICT_TYPE_STUB": config["run"],
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
     }
-    if "concurrency" in config:
-        server_env["COG_MAX_CONCURRENCY"] = str(config["concurrency"]["max"])
+    # What `cog build` bakes into the image (cog.yaml's environment, @concurrent(max=N) as COG_MAX_CONCURRENCY);
+    # the run's own environment wins over it, as `docker run -e` does.
+    baked = dict(line.split("=", 1) for line in config.get("environment") or [])
+    concurrency = concurrent_max(directory / "runner.py")
+    if concurrency > 1:
+        baked["COG_MAX_CONCURRENCY"] = str(concurrency)
+    server_env = baked | server_env
     command = [str(venv / "bin" / "python"), "-m", "cog.server.http", "--host", "127.0.0.1"]
     with (
         started(command, directory, server_env) as proc,
@@ -127,3 +141,31 @@ def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case
         assert code == 0, output_of(proc)
     assert result["r"]["status"] == "succeeded" and result["r"]["output"] == {"tag": "late", "slept": 1.5}
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
+
+
+def test_the_decorator_alone_admits_n_at_once(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+    """cog.yaml has no concurrency.max: @concurrent(max=2) on run() is what lets two predictions overlap."""
+    directory_config = build_elsewhere(LIFECYCLE, "cog", tmp_path / "probe")
+    assert "concurrency" not in yaml.safe_load((directory_config / "cog.yaml").read_text())
+    assert concurrent_max(directory_config / "runner.py") == 2
+    with cog_server(LIFECYCLE, tmp_path, case_env(LIFECYCLE) | {"LIFECYCLE_LOG": str(tmp_path / "log")}) as (
+        _proc,
+        client,
+        _dir,
+    ):
+        answers: list[httpx.Response] = []
+
+        def one(tag: str) -> None:
+            with httpx.Client(base_url=client.base_url, timeout=30) as own:
+                answers.append(own.post("/predictions", json={"input": {"seconds": 1.5, "tag": tag}}))
+
+        started_at = time.monotonic()
+        threads = [threading.Thread(target=one, args=(tag,)) for tag in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        elapsed = time.monotonic() - started_at
+        assert sorted(a.status_code for a in answers) == [200, 200], [a.text for a in answers]
+        assert sorted(a.json()["output"]["tag"] for a in answers) == ["a", "b"]
+        assert elapsed < 2.8, f"two 1.5 s predictions took {elapsed:.1f} s: they did not overlap"

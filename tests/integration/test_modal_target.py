@@ -1,4 +1,4 @@
-"""modal: the built directory, copied away, loaded and run by the real modal SDK in a fresh virtualenv, with no token."""
+"""modal: the built directory, copied away, loaded and run by the real modal SDK in a fresh virtualenv, no token."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ def test_modal_app_loads_registers_the_spec_and_runs(modal_dir, local_output, tm
     assert registered["max_containers"] == spec.max_containers
     assert registered["scaledown_window"] == spec.idle_timeout
     assert registered["timeout"] == spec.timeout
+    assert registered["startup_timeout"] == spec.setup_timeout
     assert registered["max_concurrent_inputs"] == (spec.concurrency if spec.concurrency > 1 else None)
     assert registered["secrets"] == len(spec.secrets)
     info = registered["info"]  # the class service function's own view
@@ -129,3 +130,38 @@ def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:
                 "POST", "/predict", json={"input": {"count": 2}}, headers={"Accept": "text/event-stream"}
             ) as response:
                 assert "".join(response.iter_text()).startswith('data: "alpha "\n\ndata: "beta "\n\nevent: done')
+
+
+PROBED_SPECS: dict[str, dict[str, Any]] = {
+    "fallback-a10-l4": {"gpu": ["A10", "L4"]},
+    "rtx-pro-6000-x2": {"gpu": "RTX-PRO-6000:2"},
+    "a100-40gb-alias": {"gpu": "A100"},
+    "cpu-short-setup": {"setup_timeout": 120, "timeout": 30, "keep_warm": 1, "max_containers": 2},
+}
+
+
+@pytest.mark.parametrize("key", sorted(PROBED_SPECS))
+def test_modal_registers_gpu_names_and_startup_timeout(key: str, tmp_path: Path) -> None:
+    """Across GPUs, counts, fallbacks and timeouts, what Modal registers is what the spec says, in Modal's names."""
+    from gpuserve.build import build
+    from tests.spec_matrix import write_variant
+
+    source = write_variant(tmp_path, key, PROBED_SPECS[key])
+    app = load_app(str(source))
+    directory = build(app, "modal", tmp_path / "modal").directory
+    venv = venv_for([*requirement_lines(directory / "requirements.txt"), f"modal=={PINS['modal']}"])
+    home = tmp_path / "home"
+    home.mkdir()
+    probe = run(python_of(venv), [str(PROBE), "Variant"], directory, offline_env({}, home))
+    assert probe.returncode == 0, probe.stderr
+    registered = json.loads(probe.stdout)
+    spec = app.spec
+    expected_gpu = {
+        "fallback-a10-l4": ["A10", "L4"],
+        "rtx-pro-6000-x2": "RTX-PRO-6000:2",
+        "a100-40gb-alias": "A100-40GB",
+        "cpu-short-setup": None,
+    }[key]
+    assert registered["gpu"] == expected_gpu
+    assert registered["startup_timeout"] == spec.setup_timeout and registered["timeout"] == spec.timeout
+    assert (registered["min_containers"], registered["max_containers"]) == (spec.keep_warm, spec.max_containers)
