@@ -168,9 +168,7 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
             else:
                 fields[p.name] = (hints[p.name], default)
         try:
-            input_model = create_model(  # type: ignore[call-overload]
-                f"{cls.__name__}Input", __config__=ConfigDict(extra="forbid"), **fields
-            )
+            input_model = create_model(f"{cls.__name__}Input", __config__=ConfigDict(extra="forbid"), **fields)
             input_model.model_json_schema()
         except Exception as exc:
             problems.append(

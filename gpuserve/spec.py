@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     PlainSerializer,
     ValidationError,
     field_validator,
@@ -31,7 +32,7 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 def option(default: Any = ..., *, allowed: str, hint: str, doc: str, **kwargs: Any) -> Any:
     """A spec field with its guidance attached, so errors, docs and the decorator read one declaration."""
-    extra = {"allowed": allowed, "hint": hint}
+    extra: dict[str, JsonValue] = {"allowed": allowed, "hint": hint}
     if "default_factory" in kwargs:
         return Field(description=doc, json_schema_extra=extra, **kwargs)
     return Field(default, description=doc, json_schema_extra=extra, **kwargs)

@@ -22,7 +22,7 @@ def recording(*args: object, **kwargs: object) -> object:
     return original(*args, **kwargs)
 
 
-_functions._Function._from_local = staticmethod(recording)  # type: ignore[method-assign]
+_functions._Function._from_local = staticmethod(recording)
 
 sys.path.insert(0, ".")
 import modal_app  # noqa: E402
@@ -39,8 +39,8 @@ report = {
     "timeout": options.get("timeout"),
     "startup_timeout": options.get("startup_timeout"),
     "max_concurrent_inputs": options.get("max_concurrent_inputs"),
-    "secrets": len(options.get("secrets") or []),  # type: ignore[arg-type]
-    "volumes": sorted(str(k) for k in (options.get("volumes") or {})),  # type: ignore[union-attr]
+    "secrets": len(list(options.get("secrets") or [])),  # type: ignore[call-overload]
+    "volumes": sorted(str(k) for k in dict(options.get("volumes") or {})),  # type: ignore[call-overload]
 }
 info = service.info()
 report["info"] = {

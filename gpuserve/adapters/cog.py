@@ -18,7 +18,7 @@ from ._gpus import PlatformGpus
 from ._openapi_cog import cog_openapi_schema
 from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
 
-# Replicate's deployment hardware SKUs (GET /v1/hardware). No L4, no A10G, no 40 GB A100.
+# Replicate's deployment hardware SKUs (GET /v1/hardware). No L4, no A10, no 40 GB A100.
 REPLICATE_GPUS = PlatformGpus(
     platform="Replicate",
     target="cog",
@@ -113,7 +113,9 @@ class CogTarget:
         return {
             "name": setting("deployment.json name and model <OWNER>/NAME", spec.name),
             "class_name": runtime("runner.py loads it", app.entry),
-            "gpu": setting("cog.yaml build.gpu; deployment.json hardware", f"{str(spec.gpu is not None).lower()}, {hardware}"),
+            "gpu": setting(
+                "cog.yaml build.gpu; deployment.json hardware", f"{str(spec.gpu is not None).lower()}, {hardware}"
+            ),
             "image.python": setting("cog.yaml build.python_version", spec.image.python),
             "image.pip": setting(
                 "cog.yaml python_requirements" + (f"; build.cuda {cuda}" if cuda else ""),

@@ -88,14 +88,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Any) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "type": "PayloadTooLarge",
-                    "message": f"request body is over {self.max_bytes} bytes; set GPUSERVE_MAX_BODY_BYTES to raise the limit",
-                }
-            }
-        ).encode()
+        message = f"request body is over {self.max_bytes} bytes; set GPUSERVE_MAX_BODY_BYTES to raise the limit"
+        body = json.dumps({"error": {"type": "PayloadTooLarge", "message": message}}).encode()
         await send(
             {
                 "type": "http.response.start",

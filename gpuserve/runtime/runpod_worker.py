@@ -18,7 +18,10 @@ log = logging.getLogger("gpuserve")
 
 
 def _local_test_mode(argv: list[str]) -> bool:
-    """True where runpod runs one job and exits (--test_input or ./test_input.json): it never iterates generators there."""
+    """True where runpod runs one job and exits (--test_input or ./test_input.json).
+
+    runpod never iterates a generator handler there, so streaming models get the list-returning handler.
+    """
     if "--test_input" in argv:
         return True
     serving = "--rp_serve_api" in argv or os.environ.get("RUNPOD_REALTIME_PORT")

@@ -139,8 +139,8 @@ def test_stream_annotation_must_match_a_generator() -> None:
 
         @gpuserve.model
         class UnannotatedGenerator:
-            def predict(self, x: int) -> str:
-                yield str(x)  # type: ignore[misc]
+            def predict(self, x: int) -> str:  # type: ignore[misc]
+                yield str(x)
 
 
 def test_keyword_parameters_become_one_input_model() -> None:
@@ -168,6 +168,7 @@ def test_not_a_class() -> None:
 
 
 def test_import_gpuserve_is_cheap() -> None:
-    code = "import sys, gpuserve; heavy = [m for m in ('torch', 'fastapi', 'jinja2', 'uvicorn', 'click', 'transformers') if m in sys.modules]; print(heavy)"
+    heavy = ("torch", "fastapi", "jinja2", "uvicorn", "click", "transformers")
+    code = f"import sys, gpuserve; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from gpuserve.adapters import get_target, target_names
@@ -48,7 +48,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Re
 
 
 def renders(rendered: dict[str, dict[str, RenderedTarget | BuildError]], target: str) -> list[RenderedTarget]:
-    found = [r[target] for r in rendered.values() if isinstance(r[target], RenderedTarget)]
+    found = [r for r in (row[target] for row in rendered.values()) if isinstance(r, RenderedTarget)]
     assert len(found) >= 10, f"too few {target} renders to mean anything"
     return found
 
@@ -56,9 +56,9 @@ def renders(rendered: dict[str, dict[str, RenderedTarget | BuildError]], target:
 @cache
 def runpod_validator(definition: str) -> jsonschema.protocols.Validator:
     openapi = json.loads((PLATFORMS / "runpod" / "openapi-v2.json").read_text())
-    registry: Registry[Any] = Registry().with_resource("openapi", Resource(openapi, specification=DRAFT202012))
-    validator_cls = jsonschema.validators.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema"})
-    return validator_cls({"$ref": f"openapi#/components/schemas/{definition}"}, registry=registry)  # type: ignore[no-any-return]
+    registry: Registry[Any] = Registry().with_resource("openapi", DRAFT202012.create_resource(openapi))
+    schema = {"$ref": f"openapi#/components/schemas/{definition}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 def test_runpod_endpoint_bodies_are_create_endpoint_requests(rendered: dict[str, Any]) -> None:
@@ -207,7 +207,6 @@ def test_targets_refuse_what_they_cannot_express(rendered: dict[str, Any]) -> No
 
 def test_every_app_renders_on_modal(rendered: dict[str, Any]) -> None:
     assert all(isinstance(r["modal"], RenderedTarget) for r in rendered.values())
-
 
 
 def test_cog_torch_table_in_the_adapter_is_cogs() -> None:

@@ -17,7 +17,7 @@ from gpuserve.decorator import spec_of
 from gpuserve.loader import LoadedApp
 
 # Any text a person could put in a value: quotes, $, backslashes, braces, Jinja and YAML syntax; no NUL or newline.
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n\r"), max_size=40)
+TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00\n\r"), max_size=40)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -103,7 +103,7 @@ def test_python_files_parse_and_keep_the_values(value: str, description: str, de
     env_call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "env")
     assert ast.literal_eval(env_call.args[0])["HOSTILE"] == value
     predict = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "predict")
-    assert [ast.literal_eval(d) for d in predict.args.kw_defaults] == [default]
+    assert [ast.literal_eval(d) for d in predict.args.kw_defaults if d is not None] == [default]
     handler = get_target("runpod").render(app).files["handler.py"]
     ast.parse(handler)
     assert re.search(r"RunpodWorker\.load\('hostile:Hostile'\)", handler)

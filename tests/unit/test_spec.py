@@ -43,7 +43,7 @@ def test_gpu_parsing_errors(value: object, fragment: str) -> None:
 
 
 def test_gpu_serializes_as_strings() -> None:
-    spec = ModelSpec(name="m", class_name="M", gpu=["H100:2", "H200:2"])
+    spec = ModelSpec.model_validate({"name": "m", "class_name": "M", "gpu": ["H100:2", "H200:2"]})
     assert spec.to_json()["gpu"] == ["H100:2", "H200:2"]
     assert ModelSpec(name="m", class_name="M").to_json()["gpu"] is None
 
@@ -59,7 +59,7 @@ def test_default_name(cls: str, name: str) -> None:
 def test_spec_is_frozen_and_strict() -> None:
     spec = ModelSpec(name="m", class_name="M")
     with pytest.raises(Exception, match="frozen"):
-        spec.keep_warm = 3  # type: ignore[misc]
+        spec.keep_warm = 3
     assert (spec.keep_warm, spec.max_containers, spec.idle_timeout, spec.timeout, spec.concurrency) == (
         0,
         None,
