@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .signature import resolve_ref
+
 
 def example_input(schema: dict[str, Any]) -> dict[str, Any]:
     """One value per property, so the example shows every input a person can set."""
@@ -12,14 +14,8 @@ def example_input(schema: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
-
-
 def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
-    schema = _resolve(schema, defs)
+    schema = resolve_ref(schema, defs)
     if schema.get("examples"):
         return schema["examples"][0]
     if "default" in schema:
@@ -29,7 +25,7 @@ def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
     if schema.get("enum"):
         return schema["enum"][0]
     for key in ("anyOf", "oneOf", "allOf"):
-        options = [o for o in schema.get(key, []) if _resolve(o, defs).get("type") != "null"]
+        options = [o for o in schema.get(key, []) if resolve_ref(o, defs).get("type") != "null"]
         if options:
             return _example(options[0], defs)
     kind = schema.get("type")

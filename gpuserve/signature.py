@@ -49,6 +49,13 @@ class PredictSignature:
         return (), {name: getattr(value, name) for name in type(value).model_fields}
 
 
+def resolve_ref(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Follow local `$ref`s (`#/$defs/Name`) to the schema they name."""
+    while "$ref" in schema:
+        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
 def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
     """Read cls.predict. Returns the signature, or every problem found with it."""
     where = f"{cls.__name__}.predict"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Problem
+from ..signature import resolve_ref
 from ._common import python_type
 
 _UNSET = object()
@@ -33,18 +34,12 @@ class CogOutput:
     concatenate: bool
 
 
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = defs[schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
-
-
 def _nullable(schema: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     options = schema.get("anyOf")
     if options and len(options) == 2 and {"type": "null"} in options:
         inner = next(o for o in options if o != {"type": "null"})
-        return _resolve(inner, defs), True
-    return _resolve(schema, defs), False
+        return resolve_ref(inner, defs), True
+    return resolve_ref(schema, defs), False
 
 
 def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, dict[str, Any]], list[Problem]]:
@@ -61,7 +56,7 @@ def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, 
             problems.append(problem)
             continue
         is_list = prop.get("type") == "array"
-        item = _resolve(prop.get("items", {}), defs) if is_list else prop
+        item = resolve_ref(prop.get("items", {}), defs) if is_list else prop
         base = python_type(item)
         annotation = f"list[{base}]" if is_list else str(base)
         if optional:
@@ -157,7 +152,7 @@ def _unsupported(name: str, prop: dict[str, Any]) -> Problem | None:
 def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool) -> CogOutput:
     """The run() return annotation (and BaseModel fields) carrying the same JSON the model returns."""
     defs = output_schema.get("$defs", {})
-    schema = _resolve(output_schema.get("items", {}) if streaming else output_schema, defs)
+    schema = resolve_ref(output_schema.get("items", {}) if streaming else output_schema, defs)
     if streaming:
         base = python_type(schema) or "Any"
         concatenate = base == "str"
@@ -191,7 +186,7 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
 def _field(raw: dict[str, Any], defs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     prop, optional = _nullable(raw, defs)
     if prop.get("type") == "array":
-        base = python_type(_resolve(prop.get("items", {}), defs)) or "Any"
+        base = python_type(resolve_ref(prop.get("items", {}), defs)) or "Any"
         annotation, schema = f"list[{base}]", {"type": "array", "items": _prim_schema(base)}
     else:
         base = python_type(prop) or "Any"

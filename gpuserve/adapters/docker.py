@@ -38,7 +38,7 @@ class DockerContext:
     requirements: tuple[str, ...]
     command: tuple[str, ...]
     healthcheck: tuple[str, ...]
-    example_request: str
+    example_request_json: str
 
     @property
     def header(self) -> str:
@@ -88,7 +88,7 @@ class DockerTarget:
             requirements=tuple(requirements(app, SERVER_PACKAGES)),
             command=("python", "-m", "gpuserve.runtime", app.entry, "--host", "0.0.0.0", "--port", str(PORT)),
             healthcheck=("python", "-c", probe),
-            example_request=json.dumps({"input": example_input(app.signature.input_schema())}),
+            example_request_json=json.dumps({"input": example_input(app.signature.input_schema())}),
         )
         files = {
             "Dockerfile": render("docker/Dockerfile.j2", ctx),

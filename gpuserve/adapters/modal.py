@@ -9,7 +9,7 @@ from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ..spec import ModelSpec
-from ._common import CACHE_DIR, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
+from ._common import CACHE_DIR, PINS, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
 from .base import Carried, RenderedTarget, setting
 
 VOLUME = "gpuserve-cache"
@@ -42,6 +42,7 @@ class ModalContext:
     streaming: bool
     typing_imports: tuple[str, ...]
     example_kwargs: str
+    modal_version: str
 
 
 def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -125,6 +126,7 @@ class ModalTarget:
             returns=returns,
             streaming=signature.streaming,
             typing_imports=("Any", "Iterator") if signature.streaming else ("Any",),
+            modal_version=PINS["modal"],
             example_kwargs=", ".join(f"{k}={v!r}" for k, v in example_input(signature.input_schema()).items()),
         )
         files = {
