@@ -20,7 +20,7 @@ from pydantic import (
 from .errors import Problem, SpecError
 from .gpus import GPU_TYPES, MAX_GPU_COUNT, GpuRequest, parse_gpu
 
-PYTHON_VERSIONS: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS: tuple[str, ...] = ("3.11", "3.12", "3.13")
 # Seconds a container drains on SIGTERM before shutdown(); GPUSERVE_GRACE_SECONDS overrides it at run time.
 DEFAULT_GRACE_SECONDS = 30
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")

@@ -26,10 +26,12 @@ def build_tiny_gpt2(directory: Path) -> Path:
         vocab_size=300, special_tokens=["<unk>", "<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     tokenizer.train_from_iterator(CORPUS, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    # transformers leaves this constructor unannotated; nothing on our side can type it.
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
     )
     eos = fast.convert_tokens_to_ids("<|endoftext|>")
+    assert isinstance(eos, int)  # one token in, one id out
     config = GPT2Config(
         n_layer=2, n_head=2, n_embd=64, n_positions=128, vocab_size=len(fast), bos_token_id=eos, eos_token_id=eos
     )

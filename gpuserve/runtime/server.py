@@ -136,7 +136,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
                     output = await asyncio.wait_for(host.apredict(value), spec.timeout)
         except QueueFull as exc:
             return _error(503, "Busy", str(exc), request_id, {"Retry-After": "1"})
-        except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10 (an alias of it from 3.11)
+        except TimeoutError:  # asyncio.wait_for raises the builtin from Python 3.11 (gpuserve's oldest)
             return _error(504, "Timeout", f"predict ran past timeout={spec.timeout}s", request_id)
         except PredictFailed as exc:
             log.error("gpuserve: predict %s failed: %s", request_id, exc, exc_info=exc.__cause__)
@@ -165,7 +165,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         except PredictFailed as exc:
             yield _sse({"type": exc.type, "message": exc.message}, "error")
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             yield _sse({"type": "Timeout", "message": f"predict ran past timeout={spec.timeout}s"}, "error")
             return
         yield _sse(

@@ -6,12 +6,14 @@ import json
 import re
 import subprocess
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.apps import ALL
+from tests.apps import ALL, Case
 from tests.integration.conftest import build_elsewhere
 from tests.proc import free_port, started, wait_until
 from tests.venvs import python_of, requirement_lines, venv_for
@@ -41,7 +43,9 @@ def cmd_of(dockerfile: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
-def test_docker_directory_serves_like_the_local_server(case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
+def test_docker_directory_serves_like_the_local_server(
+    case: Case, tmp_path: Path, case_env: Callable[[Case], dict[str, str]], local_output: Callable[[Case], Any]
+) -> None:
     directory = build_elsewhere(case, "docker", tmp_path)
     findings = hadolint(directory / "Dockerfile")
     assert {f["code"] for f in findings} <= HADOLINT_ALLOWED_WARNINGS, findings

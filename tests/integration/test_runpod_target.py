@@ -6,6 +6,7 @@ import ast
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from tests.integration.test_docker_target import hadolint
 from tests.proc import free_port, output_of, started, stop, wait_until
 from tests.runpod_queue import JobQueue
 from tests.venvs import python_of, requirement_lines, venv_for
+
+CaseEnv = Callable[[Case], dict[str, str]]
+LocalOutput = Callable[[Case], Any]
 
 
 def runpod_dir(case: Case, tmp_path: Path) -> tuple[Path, str]:
@@ -42,7 +46,9 @@ def job_result(log: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
-def test_handler_runs_test_input_and_rejects_bad_input(case: Case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
+def test_handler_runs_test_input_and_rejects_bad_input(
+    case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
+) -> None:
     directory, python = runpod_dir(case, tmp_path)
     assert {f["code"] for f in hadolint(directory / "Dockerfile")} <= {"DL3008", "DL3064"}
     env = case_env(case) | {"LIFECYCLE_LOG": str(tmp_path / "lifecycle.log")}
@@ -57,7 +63,9 @@ def test_handler_runs_test_input_and_rejects_bad_input(case: Case, tmp_path: Pat
 
 
 @pytest.mark.parametrize("case", [HELLO, STREAM, FAULTY], ids=lambda c: c.key)
-def test_local_api_answers_like_the_local_server(case: Case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
+def test_local_api_answers_like_the_local_server(
+    case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
+) -> None:
     directory, python = runpod_dir(case, tmp_path)
     port = free_port()
     command = [python, "handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
@@ -84,7 +92,7 @@ def test_local_api_answers_like_the_local_server(case: Case, tmp_path: Path, cas
             )
 
 
-def test_worker_loop_takes_jobs_and_drains_on_sigterm(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_worker_loop_takes_jobs_and_drains_on_sigterm(tmp_path: Path, case_env: CaseEnv) -> None:
     directory, python = runpod_dir(LIFECYCLE, tmp_path)
     log = tmp_path / "lifecycle.log"
     with JobQueue() as queue:
@@ -108,7 +116,7 @@ def test_worker_loop_takes_jobs_and_drains_on_sigterm(tmp_path: Path, case_env) 
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
 
 
-def test_worker_loop_streams_each_chunk(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_worker_loop_streams_each_chunk(tmp_path: Path, case_env: CaseEnv) -> None:
     directory, python = runpod_dir(STREAM, tmp_path)
     with JobQueue() as queue:
         queue.add("s1", {"count": 3})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from tests.proc import free_port, output_of, started, stop, wait_until
 
 
 class Served:
-    def __init__(self, proc, base: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, proc: subprocess.Popen[bytes], base: str) -> None:
         self.proc = proc
         self.client = httpx.Client(base_url=base, timeout=30)
 
@@ -102,7 +104,7 @@ def test_exceptions_are_500_and_serving_goes_on() -> None:
         assert served.client.post("/predict", json={"input": {}}).json()["output"] == {"calls": 2}
 
 
-def sse_events(text: str) -> list[tuple[str, object]]:
+def sse_events(text: str) -> list[tuple[str, Any]]:
     events = []
     for block in text.strip().split("\n\n"):
         lines = dict(line.split(": ", 1) for line in block.splitlines())
@@ -119,7 +121,7 @@ def test_streaming_model_sends_events_then_done() -> None:
             text = "".join(response.iter_text())
         events = sse_events(text)
         assert events[:3] == [("message", "alpha "), ("message", "beta "), ("message", "gamma ")]
-        assert events[3][0] == "done" and events[3][1]["chunks"] == 3  # type: ignore[index]
+        assert events[3][0] == "done" and events[3][1]["chunks"] == 3
         plain = served.client.post("/predict", json={"input": {"count": 2}})
         assert plain.json()["output"] == ["alpha ", "beta "]
 

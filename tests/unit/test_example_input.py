@@ -4,11 +4,11 @@ import pytest
 
 from gpuserve.example import example_input
 from gpuserve.loader import load_app
-from tests.apps import ALL
+from tests.apps import ALL, Case
 
 
 @pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
-def test_example_input_is_valid(case) -> None:  # type: ignore[no-untyped-def]
+def test_example_input_is_valid(case: Case) -> None:
     signature = load_app(case.ref).signature
     example = example_input(signature.input_schema())
     signature.input_model.model_validate(example)  # raises if not valid

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gpuserve.loader import load_app
 from gpuserve.runtime import InvalidInput, ModelHost, PredictFailed
-from tests.apps import ALL, ASYNC, FAULTY, HELLO, LIFECYCLE, STREAM, TEXT
+from tests.apps import ALL, ASYNC, FAULTY, HELLO, LIFECYCLE, STREAM, TEXT, Case
 
 
 def host_for(ref: str) -> ModelHost:
@@ -15,7 +17,7 @@ def host_for(ref: str) -> ModelHost:
 
 
 @pytest.mark.parametrize("case", [c for c in ALL if c is not TEXT], ids=lambda c: c.key)
-def test_predict_gives_the_expected_output(case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_predict_gives_the_expected_output(case: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LIFECYCLE_LOG", str(tmp_path / "log"))
     host = host_for(case.ref)
     output = host.predict(case.good)
@@ -31,25 +33,29 @@ def test_invalid_input_names_field_and_rule() -> None:
     with pytest.raises(InvalidInput) as info:
         host.validate({"name": "", "language": "de", "extra": 1})
     assert str(info.value) == (
-        "input.name: String should have at least 1 character; input.language: Input should be 'en', 'fr' or 'es'; input.extra: Extra inputs are not permitted"
+        "input.name: String should have at least 1 character; "
+        "input.language: Input should be 'en', 'fr' or 'es'; "
+        "input.extra: Extra inputs are not permitted"
     )
+    not_an_object: Any = [1, 2]  # JSON a client may send, though validate's signature says otherwise
     with pytest.raises(InvalidInput, match="Input should be a JSON object, not list"):
-        host.validate([1, 2])  # type: ignore[arg-type]
+        host.validate(not_an_object)
 
 
 def test_setup_once_and_shutdown_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     log = tmp_path / "log"
     monkeypatch.setenv("LIFECYCLE_LOG", str(log))
     host = host_for(LIFECYCLE.ref)
-    assert host.state == "starting"
+    states = [host.state]
     host.setup()
     host.setup()
     host.predict({"tag": "a"})
-    assert host.state == "ready"
+    states.append(host.state)
     host.shutdown()
     host.shutdown()
+    states.append(host.state)
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
-    assert host.state == "stopped"
+    assert states == ["starting", "ready", "stopped"]
 
 
 def test_predict_errors_keep_their_type_and_message() -> None:
@@ -79,7 +85,11 @@ def test_stream_and_async_forms() -> None:
 def test_output_not_matching_annotation_is_an_error(tmp_path: Path) -> None:
     source = tmp_path / "wrong_output.py"
     source.write_text(
-        "import gpuserve\n\n@gpuserve.model\nclass Wrong:\n    def predict(self, x: int) -> int:\n        return 'not a number'\n"
+        "import gpuserve\n\n"
+        "@gpuserve.model\n"
+        "class Wrong:\n"
+        "    def predict(self, x: int) -> int:\n"
+        "        return 'not a number'\n"
     )
     with pytest.raises(PredictFailed, match="does not match its annotation"):
         host_for(str(source)).predict({"x": 1})
@@ -88,7 +98,13 @@ def test_output_not_matching_annotation_is_an_error(tmp_path: Path) -> None:
 def test_failed_setup_is_reported(tmp_path: Path) -> None:
     source = tmp_path / "broken_setup.py"
     source.write_text(
-        "import gpuserve\n\n@gpuserve.model\nclass Broken:\n    def setup(self) -> None:\n        raise OSError('weights missing')\n    def predict(self, x: int) -> int:\n        return x\n"
+        "import gpuserve\n\n"
+        "@gpuserve.model\n"
+        "class Broken:\n"
+        "    def setup(self) -> None:\n"
+        "        raise OSError('weights missing')\n"
+        "    def predict(self, x: int) -> int:\n"
+        "        return x\n"
     )
     host = host_for(str(source))
     with pytest.raises(OSError, match="weights missing"):
@@ -102,7 +118,5 @@ def test_cache_dir_points_model_caches(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("HF_HOME", raising=False)
     monkeypatch.delenv("TORCH_HOME", raising=False)
     host_for(HELLO.ref).setup()
-    import os
-
     assert os.environ["HF_HOME"] == str(tmp_path / "cache" / "huggingface")
     assert os.environ["TORCH_HOME"] == str(tmp_path / "cache" / "torch")

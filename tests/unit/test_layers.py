@@ -9,9 +9,10 @@ from tests.apps import ROOT
 
 BLOCKER = """
 import sys
+BLOCKED = ('gpuserve.adapters', 'gpuserve.cli', 'gpuserve.build', 'gpuserve.render')
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] == 'jinja2' or name.startswith(('gpuserve.adapters', 'gpuserve.cli', 'gpuserve.build', 'gpuserve.render')):
+        if name.split('.')[0] == 'jinja2' or name.startswith(BLOCKED):
             raise ImportError('blocked in the runtime: ' + name)
 sys.meta_path.insert(0, Block())
 """

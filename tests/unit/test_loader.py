@@ -49,9 +49,8 @@ def test_load_errors(ref: str, fragment: str) -> None:
 
 def test_several_models_need_a_class_name(tmp_path: Path) -> None:
     source = tmp_path / "two.py"
-    source.write_text(
-        "import gpuserve\n\n@gpuserve.model\nclass A:\n    def predict(self, x: int) -> int:\n        return x\n\n@gpuserve.model\nclass B:\n    def predict(self, x: int) -> int:\n        return x\n"
-    )
+    model = "@gpuserve.model\nclass {}:\n    def predict(self, x: int) -> int:\n        return x\n"
+    source.write_text("import gpuserve\n\n" + model.format("A") + "\n" + model.format("B"))
     with pytest.raises(LoadError, match=r"several models \(A, B\)"):
         load_app(str(source))
     assert load_app(f"{source}:B").cls.__name__ == "B"
