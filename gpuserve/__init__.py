@@ -3,16 +3,22 @@
 from .decorator import model
 from .errors import BuildError, DeployError, GpuserveError, LoadError, SpecError
 from .spec import Image, ModelSpec
+from .weights import URL, HuggingFace, Local, WeightsError, weights_path
 
 __version__ = "0.1.0"
 __all__ = [
     "model",
     "Image",
     "ModelSpec",
+    "HuggingFace",
+    "URL",
+    "Local",
+    "weights_path",
     "GpuserveError",
     "SpecError",
     "LoadError",
     "BuildError",
     "DeployError",
+    "WeightsError",
     "__version__",
 ]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import ValidationError
 
 from .errors import Problem, SpecError
 from .signature import PredictSignature, inspect_predict
 from .spec import Image, ModelSpec, default_name, problems_from_validation
+from .weights import WeightSource
 
 T = TypeVar("T", bound=type)
 
@@ -26,11 +27,14 @@ def model(
     name: str | None = ...,
     gpu: str | list[str] | None = ...,
     image: Image | None = ...,
+    weights: Sequence[WeightSource] = ...,
     keep_warm: int = ...,
     max_containers: int | None = ...,
     idle_timeout: int = ...,
     timeout: int = ...,
     setup_timeout: int = ...,
+    grace: int = ...,
+    spot_notices: Literal["off", "aws", "gcp"] = ...,
     concurrency: int = ...,
     secrets: list[str] | tuple[str, ...] = ...,
 ) -> Callable[[T], T]: ...

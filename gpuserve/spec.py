@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,9 +19,10 @@ from pydantic import (
 
 from .errors import Problem, SpecError
 from .gpus import GPU_TYPES, MAX_GPU_COUNT, GpuRequest, parse_gpu
+from .weights import WeightSource, duplicate_ids
 
 PYTHON_VERSIONS: tuple[str, ...] = ("3.11", "3.12", "3.13")
-# Seconds a container drains on SIGTERM before shutdown(); GPUSERVE_GRACE_SECONDS overrides it at run time.
+# Seconds a container drains when stopped, before shutdown(); GPUSERVE_GRACE_SECONDS overrides it at run time.
 DEFAULT_GRACE_SECONDS = 30
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -173,6 +174,12 @@ class ModelSpec(BaseModel):
         hint="build it with gpuserve.Image(python=...).pip_install(...)",
         doc="Python version, pip and apt packages, environment variables.",
     )
+    weights: tuple[WeightSource, ...] = option(
+        (),
+        allowed="gpuserve.HuggingFace(...), gpuserve.URL(...) and gpuserve.Local(...) sources, each id once",
+        hint='e.g. weights=[gpuserve.HuggingFace("org/name", revision="main")]; read them with gpuserve.weights_path',
+        doc="Model weights fetched once per cache before setup(), where each platform keeps data.",
+    )
     keep_warm: int = option(
         0,
         ge=0,
@@ -213,6 +220,20 @@ class ModelSpec(BaseModel):
         hint="allow for the largest weight download and load; 1800 fits tens of GB",
         doc="Seconds a container may spend starting: downloading weights and running setup().",
     )
+    grace: int = option(
+        DEFAULT_GRACE_SECONDS,
+        ge=1,
+        le=3600,
+        allowed="seconds from 1 to 3600",
+        hint="the longest a predict in flight should get to finish when the container is stopped",
+        doc="Seconds a stopping container lets predicts in flight finish before answering them as interrupted.",
+    )
+    spot_notices: Literal["off", "aws", "gcp"] = option(
+        "off",
+        allowed="'off', 'aws' or 'gcp'",
+        hint="name the cloud whose spot instances the container runs on",
+        doc="Watch this cloud's spot-interruption notice and start the drain before the stop signal.",
+    )
     concurrency: int = option(
         1,
         ge=1,
@@ -243,6 +264,14 @@ class ModelSpec(BaseModel):
         for name in value or ():  # type: ignore[attr-defined]
             if not isinstance(name, str) or not _ENV_KEY.match(name):
                 raise ValueError(f"{name!r} is not an environment variable name (letters, digits, _)")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: tuple[WeightSource, ...]) -> tuple[WeightSource, ...]:
+        twice = duplicate_ids(value)
+        if twice:
+            raise ValueError(f"{', '.join(twice)} named twice; each source id (repo id, URL or path) once")
         return value
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 GET  /job-take/{pod}?...            one job as JSON, or 204
 GET  /job-take-batch/{pod}?...&batch_size=N   a list of up to N jobs, or 204
-GET  /job-stop/{pod}?...            204 (no job is ever stopped here)
+GET  /job-stop/{pod}?...            {"jobsToStop": [...]} once a test asked to stop them, else 204
 POST /job-done/{pod}/{job}?...      the job's result (form-encoded JSON body)
 POST /job-stream/{pod}/{job}?...    one streamed chunk
 """
@@ -25,6 +25,7 @@ class JobQueue:
         self.done: dict[str, dict[str, Any]] = {}
         self.streamed: dict[str, list[Any]] = {}
         self.batch_sizes: list[int] = []
+        self.to_stop: list[str] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -45,6 +46,11 @@ class JobQueue:
     def add(self, job_id: str, job_input: dict[str, Any]) -> None:
         with self.lock:
             self.pending.append({"id": job_id, "input": job_input})
+
+    def stop(self, job_id: str) -> None:
+        """Have the next stop poll tell the worker to stop this job, as RunPod does on cancel or timeout."""
+        with self.lock:
+            self.to_stop.append(job_id)
 
     def wait_done(self, job_ids: list[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -92,8 +98,10 @@ class JobQueue:
                 url = urlparse(self.path)
                 kind = url.path.split("/")[1]
                 if kind == "job-stop":
-                    time.sleep(0.5)
-                    self._send(204)
+                    time.sleep(0.2)
+                    with queue.lock:
+                        stopping, queue.to_stop = queue.to_stop, []
+                    self._send(200, {"jobsToStop": stopping}) if stopping else self._send(204)
                     return
                 size = int(parse_qs(url.query).get("batch_size", ["1"])[0]) if kind == "job-take-batch" else 1
                 with queue.lock:

@@ -23,7 +23,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "torch-unknown": {"gpu": "L40S", "image": ("pip", "torch==2.99.0")},
     "secrets": {"gpu": "L4", "secrets": ["HF_TOKEN", "API_KEY"], "keep_warm": 1, "max_containers": 2},
     "env-and-apt": {"image": ("env-apt", None), "concurrency": 4, "timeout": 30, "setup_timeout": 600},
+    "weights": {"gpu": "L40S", "weights": "all", "grace": 90, "spot_notices": "aws"},
 }
+WEIGHTS = (
+    'weights=[gpuserve.HuggingFace("org/tiny-model", revision="main", allow_patterns=["*.json", "*.safetensors"], '
+    'bake=True), gpuserve.URL("https://example.org/w/model.bin", sha256="' + "ab" * 32 + '"), '
+    'gpuserve.Local("./weights")]'
+)
 
 
 def _image(kind: str, value: str | None) -> str:
@@ -35,7 +41,11 @@ def _image(kind: str, value: str | None) -> str:
 
 def write_variant(directory: Path, key: str, options: dict[str, Any]) -> Path:
     """A one-class app file whose decorator has these options."""
-    parts = [f"{k}={v!r}" for k, v in options.items() if k != "image"]
+    parts = [f"{k}={v!r}" for k, v in options.items() if k not in ("image", "weights")]
+    if "weights" in options:
+        parts.append(WEIGHTS)
+        (directory / "weights").mkdir(exist_ok=True)
+        (directory / "weights" / "config.json").write_text("{}")
     if "image" in options:
         parts.append(f"image={_image(*options['image'])}")
     module = "variant_" + key.replace("-", "_")

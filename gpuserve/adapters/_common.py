@@ -13,6 +13,7 @@ from .. import __version__
 from ..cuda import Cuda, choose_cuda
 from ..loader import LoadedApp
 from ..spec import ModelSpec
+from ..weights import Local
 from .base import Carried, setting
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -27,6 +28,7 @@ RUNTIME_MODULES: tuple[str, ...] = (
     "decorator.py",
     "signature.py",
     "loader.py",
+    "weights.py",
 )
 
 # Versions the generated directories are tested with (tests install exactly these).
@@ -38,7 +40,13 @@ PINS: dict[str, str] = {
     "runpod": "1.12.0",
     "cog": "0.23.1",
     "modal": "1.6.4",
+    "huggingface_hub": "2.4.0",
+    "filelock": "4.3.1",
 }
+# What the runtime needs besides the server to fetch weights (only rendered for models that declare some).
+WEIGHTS_PACKAGES = ("huggingface_hub", "filelock")
+# Where image builds put bake=True weights, and the environment that tells the runtime to look there.
+BAKED_DIR = "/opt/gpuserve/weights"
 SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn")
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.14"
@@ -70,26 +78,52 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
     if source is None:
         return {}
     if source.is_file():
-        return {f"{app.top_level}.py": source}
+        return {f"{app.top_level}.py": source} | weight_copies(app)
     return {
         f"{app.top_level}/{path.relative_to(source)}": path
         for path in sorted(source.rglob("*.py"))
         if "__pycache__" not in path.parts
-    }
+    } | weight_copies(app)
 
 
 def code_paths(app: LoadedApp) -> list[str]:
-    """Top-level names to COPY for the user's code."""
-    if app.source is not None and app.source.is_dir():
-        return [f"{app.top_level}/"]
-    return [f"{app.top_level}.py"]
+    """Top-level names to COPY for the user's code, then its Local weight folders."""
+    code = [f"{app.top_level}/"] if app.source is not None and app.source.is_dir() else [f"{app.top_level}.py"]
+    return code + [f"{path}/" for path in local_weights(app)]
+
+
+def local_weights(app: LoadedApp) -> list[str]:
+    """The Local weight folders, relative to the code's directory (copied beside the code)."""
+    return [w.id for w in app.spec.weights if isinstance(w, Local)]
+
+
+def weight_copies(app: LoadedApp) -> dict[str, Path]:
+    """Every file of the Local weight folders, at the same relative path in the build."""
+    if app.source is None:
+        return {}
+    base = app.source if app.source.is_dir() else app.source.parent
+    copies: dict[str, Path] = {}
+    for rel in local_weights(app):
+        folder = base / rel
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                copies[f"{rel}/{path.relative_to(folder)}"] = path
+    return copies
+
+
+def bake_command(app: LoadedApp, into: str = BAKED_DIR) -> tuple[str, ...]:
+    """The build step that puts bake=True weights in the image, or () when none is baked."""
+    if not any(getattr(w, "bake", False) for w in app.spec.weights):
+        return ()
+    return ("python", "-m", "gpuserve.runtime.weights", app.entry, "--into", into)
 
 
 def requirements(app: LoadedApp, ours: tuple[str, ...]) -> list[str]:
     """Pinned requirement lines: gpuserve's own needs, then the user's. A user's line for the same package wins."""
     user = list(app.spec.image.pip)
     user_names = {canonicalize_name(Requirement(line).name) for line in user}
-    lines = [f"{name}=={PINS[name]}" for name in ours if canonicalize_name(name) not in user_names]
+    needed = ours + (WEIGHTS_PACKAGES if app.spec.weights else ())
+    lines = [f"{name}=={PINS[name]}" for name in needed if canonicalize_name(name) not in user_names]
     return lines + user
 
 
@@ -139,19 +173,25 @@ class DockerfileContext:
     env: tuple[tuple[str, str], ...]
     code: tuple[str, ...]
     cache_dir: str
+    bake: tuple[str, ...]  # the build step for bake=True weights, or ()
 
     @classmethod
-    def from_app(cls, app: LoadedApp, target: str, cache_dir: str = CACHE_DIR) -> DockerfileContext:
+    def from_app(
+        cls, app: LoadedApp, target: str, cache_dir: str = CACHE_DIR, env: tuple[tuple[str, str], ...] = ()
+    ) -> DockerfileContext:
         image = app.spec.image
+        bake = bake_command(app)
+        baked = (("GPUSERVE_WEIGHTS_DIRS", BAKED_DIR),) if bake else ()
         return cls(
             header=header(app, target),
             base=base_image(app.spec),
             python=image.python,
             uv_image=UV_IMAGE,
             apt=image.apt,
-            env=image.env_vars,
+            env=image.env_vars + env + baked,
             code=tuple(code_paths(app)),
             cache_dir=cache_dir,
+            bake=bake,
         )
 
 
@@ -166,3 +206,8 @@ def image_options(app: LoadedApp, base: BaseImage, dockerfile: str) -> dict[str,
         "image.apt": setting(f"{dockerfile} apt-get install", ", ".join(image.apt) or "none"),
         "image.env_vars": setting(f"{dockerfile} ENV", ", ".join(k for k, _ in image.env_vars) or "none"),
     }
+
+
+def weight_ids(app: LoadedApp) -> str:
+    """The weight sources for an option table: ids, baked ones marked."""
+    return ", ".join(f"{w.id} (baked)" if getattr(w, "bake", False) else w.id for w in app.spec.weights) or "none"

@@ -12,8 +12,9 @@ from ..errors import BuildError, Problem
 from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
+from ..weights import URL, HuggingFace
 from ._cog_types import CogInput, CogOutput, cog_inputs, cog_output
-from ._common import PINS, base_image, code_copies, header, requirements, runtime_copies
+from ._common import PINS, base_image, code_copies, header, requirements, runtime_copies, weight_ids
 from ._gpus import PlatformGpus
 from ._openapi_cog import cog_openapi_schema
 from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
@@ -59,6 +60,35 @@ def reserved(name: str) -> bool:
     return any(name.startswith(r[:-1]) if r.endswith("*") else name == r for r in COG_RESERVED_ENV)
 
 
+# Where cog mounts the weight directories it imports (cog.yaml weights: target).
+COG_WEIGHTS_DIR = "/src/gpuserve-weights"
+
+
+@dataclass(frozen=True)
+class CogWeight:
+    """One cog.yaml `weights:` entry."""
+
+    name: str
+    target: str
+    uri: str
+    include: tuple[str, ...]
+
+
+def cog_weights(app: LoadedApp) -> tuple[CogWeight, ...]:
+    """Hugging Face and URL weights as cog imports them (hf://org/repo@ref, https://...); Local ones are copied."""
+    entries = []
+    for source in app.spec.weights:
+        if isinstance(source, HuggingFace):
+            uri = f"hf://{source.repo_id}" + (f"@{source.revision}" if source.revision else "")
+            include = source.allow_patterns or ()
+        elif isinstance(source, URL):
+            uri, include = source.url, ()
+        else:
+            continue
+        entries.append(CogWeight(source.slug, f"{COG_WEIGHTS_DIR}/{source.slug}", uri, tuple(include)))
+    return tuple(entries)
+
+
 @dataclass(frozen=True)
 class CogContext:
     header: str
@@ -69,6 +99,7 @@ class CogContext:
     python: str
     apt: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
+    weights: tuple[CogWeight, ...]
     concurrency: int
     streaming: bool
     inputs: tuple[CogInput, ...]
@@ -132,6 +163,17 @@ class CogTarget:
                 "Replicate has no per-deployment prediction timeout; gpuserve's runtime does not enforce it under cog"
             ),
             "setup_timeout": setting("cog.yaml environment COG_SETUP_TIMEOUT", spec.setup_timeout),
+            "weights": setting(
+                f"cog.yaml weights: (hf://, https://), mounted at {COG_WEIGHTS_DIR}/<slug>; Local folders are "
+                "copied with the code",
+                weight_ids(app),
+            ),
+            "grace": runtime(
+                "the runner sees coglet close its listener on SIGTERM and gives predictions this long, then fails "
+                "them as retryable",
+                f"{spec.grace} s",
+            ),
+            "spot_notices": not_offered("Replicate runs the hardware and stops models itself"),
             "concurrency": setting(
                 concurrency if spec.concurrency > 1 else "one prediction at a time (cog's default)", spec.concurrency
             ),
@@ -170,6 +212,7 @@ class CogTarget:
             "min_instances": spec.keep_warm,
             "max_instances": self._max(spec.keep_warm, spec.max_containers),
         }
+        weights = cog_weights(app)
         ctx = CogContext(
             header=header(app, self.name),
             name=spec.name,
@@ -178,7 +221,10 @@ class CogTarget:
             cuda=_cuda(app),
             python=spec.image.python,
             apt=spec.image.apt,
-            env=spec.image.env_vars + (("COG_SETUP_TIMEOUT", str(spec.setup_timeout)),),
+            env=spec.image.env_vars
+            + (("COG_SETUP_TIMEOUT", str(spec.setup_timeout)),)
+            + ((("GPUSERVE_WEIGHTS_DIRS", COG_WEIGHTS_DIR),) if weights else ()),
+            weights=weights,
             concurrency=spec.concurrency,
             streaming=signature.streaming,
             inputs=tuple(inputs),

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
-from ..spec import DEFAULT_GRACE_SECONDS
 from ._common import (
+    BAKED_DIR,
+    CACHE_DIR,
     SERVER_PACKAGES,
     DockerfileContext,
     base_image,
@@ -17,10 +18,13 @@ from ._common import (
     image_options,
     requirements,
     runtime_copies,
+    weight_ids,
 )
 from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
 
 PORT = 8000
+# Seconds past the grace for closing connections and shutdown(): what `docker stop` must wait before SIGKILL.
+STOP_MARGIN = 10
 HEALTH_INTERVAL = 10
 
 
@@ -33,6 +37,7 @@ class DockerContext:
     driver: str  # the NVIDIA driver the host needs, for GPU models
     secrets: tuple[str, ...]
     grace: int
+    stop_timeout: int
     start_period: int
     interval: int
     requirements: tuple[str, ...]
@@ -64,6 +69,18 @@ class DockerTarget:
             "idle_timeout": not_offered(scaling),
             "timeout": runtime("the server answers 504 past it", f"{spec.timeout} s"),
             "setup_timeout": setting("HEALTHCHECK --start-period", f"{spec.setup_timeout}s"),
+            "weights": setting(
+                f"fetched before setup() into GPUSERVE_CACHE_DIR={CACHE_DIR} (mount a volume there); "
+                f"bake=True ones at docker build into {BAKED_DIR}",
+                weight_ids(app),
+            ),
+            "grace": runtime(
+                "the server drains on SIGTERM for this long; README's `docker run --stop-timeout` allows for it",
+                f"{spec.grace} s",
+            ),
+            "spot_notices": runtime(
+                "the server watches the cloud's spot notice and drains before SIGTERM", spec.spot_notices
+            ),
             "concurrency": runtime("the server runs this many predicts at once and queues the rest", spec.concurrency),
             "secrets": setting("`docker run -e NAME` at run time", ", ".join(spec.secrets) or "none"),
         }
@@ -82,7 +99,8 @@ class DockerTarget:
             if dockerfile.base.cuda
             else "",
             secrets=spec.secrets,
-            grace=DEFAULT_GRACE_SECONDS,
+            grace=spec.grace,
+            stop_timeout=spec.grace + STOP_MARGIN,
             start_period=spec.setup_timeout,
             interval=HEALTH_INTERVAL,
             requirements=tuple(requirements(app, SERVER_PACKAGES)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,21 @@ from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ..spec import ModelSpec
-from ._common import CACHE_DIR, PINS, SERVER_PACKAGES, code_copies, header, python_type, requirements, runtime_copies
-from .base import Carried, RenderedTarget, setting
+from ._common import (
+    BAKED_DIR,
+    CACHE_DIR,
+    PINS,
+    SERVER_PACKAGES,
+    bake_command,
+    code_copies,
+    header,
+    local_weights,
+    python_type,
+    requirements,
+    runtime_copies,
+    weight_ids,
+)
+from .base import Carried, RenderedTarget, not_offered, runtime, setting
 
 VOLUME = "gpuserve-cache"
 
@@ -43,6 +57,10 @@ class ModalContext:
     typing_imports: tuple[str, ...]
     example_kwargs: str
     modal_version: str
+    grace: int
+    local_dirs: tuple[str, ...]
+    bake: str
+    bake_secrets: tuple[str, ...]
 
 
 def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -87,6 +105,17 @@ class ModalTarget:
             "idle_timeout": setting("@app.cls(scaledown_window=...)", spec.idle_timeout),
             "timeout": setting("@app.cls(timeout=...)", spec.timeout),
             "setup_timeout": setting("@app.cls(startup_timeout=...)", spec.setup_timeout),
+            "weights": setting(
+                f"fetched in @modal.enter into the Volume {VOLUME} at {CACHE_DIR}, committed after setup; "
+                f"bake=True ones in an image build step ({BAKED_DIR}); Local folders with add_local_dir",
+                weight_ids(app),
+            ),
+            "grace": runtime(
+                "@modal.exit stops taking work and waits this long for predicts in flight (Modal allows about "
+                "30 s after preemption's SIGINT)",
+                f"{spec.grace} s",
+            ),
+            "spot_notices": not_offered("Modal handles preemption itself and signals it with SIGINT"),
             "concurrency": setting(concurrency, spec.concurrency),
             "secrets": setting("@app.cls(secrets=[...])", secrets),
         }
@@ -101,6 +130,7 @@ class ModalTarget:
         ]
         if spec.max_containers is None:
             notes.append("max_containers is unset: Modal scales without an upper bound")
+        bake = bake_command(app)
         ctx = ModalContext(
             header=header(app, self.name),
             name=spec.name,
@@ -109,7 +139,9 @@ class ModalTarget:
             python=spec.image.python,
             apt=spec.image.apt,
             requirements=tuple(requirements(app, SERVER_PACKAGES)),
-            env=spec.image.env_dict | {"GPUSERVE_CACHE_DIR": CACHE_DIR},
+            env=spec.image.env_dict
+            | {"GPUSERVE_CACHE_DIR": CACHE_DIR}
+            | ({"GPUSERVE_WEIGHTS_DIRS": BAKED_DIR} if bake else {}),
             sources=("gpuserve", app.top_level),
             gpu=modal_gpu(spec),
             min_containers=spec.keep_warm,
@@ -127,6 +159,10 @@ class ModalTarget:
             streaming=signature.streaming,
             typing_imports=("Any", "Iterator") if signature.streaming else ("Any",),
             modal_version=PINS["modal"],
+            grace=spec.grace,
+            local_dirs=tuple(local_weights(app)),
+            bake="cd /root && " + shlex.join(bake) if bake else "",
+            bake_secrets=tuple(name for name in spec.secrets if name == "HF_TOKEN"),
             example_kwargs=", ".join(f"{k}={v!r}" for k, v in example_input(signature.input_schema()).items()),
         )
         files = {

@@ -10,7 +10,9 @@ from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
 from ..spec import ModelSpec
+from ..weights import HuggingFace
 from ._common import (
+    BAKED_DIR,
     PINS,
     BaseImage,
     DockerfileContext,
@@ -19,6 +21,7 @@ from ._common import (
     image_options,
     requirements,
     runtime_copies,
+    weight_ids,
 )
 from ._gpus import PlatformGpus
 from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
@@ -64,6 +67,8 @@ QUEUE_DELAY_SECONDS = 4
 
 # A RunPod network volume mounts here on serverless workers; without one it is plain container disk.
 RUNPOD_CACHE_DIR = "/runpod-volume/gpuserve-cache"
+# RunPod's cached models: Hugging Face repos it places on hosts, in the hub's cache layout, read-only.
+RUNPOD_HF_CACHE = "/runpod-volume/huggingface-cache/hub"
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,18 @@ class RunpodTarget:
                 "RunPod has no start-up limit for serverless workers: a worker that never gets ready "
                 "leaves its jobs queued; watch the endpoint's worker logs"
             ),
+            "weights": setting(
+                "fetched before setup(): RunPod's cached models (/runpod-volume/huggingface-cache/hub) when the "
+                f"model is there, else {RUNPOD_CACHE_DIR} (a network volume when one is mounted, container disk "
+                f"otherwise); bake=True ones at docker build into {BAKED_DIR}",
+                weight_ids(app),
+            ),
+            "grace": runtime(
+                "handler.py wraps RunPod's SIGTERM handler: jobs in flight get this long, then end as a "
+                "retryable error",
+                f"{spec.grace} s",
+            ),
+            "spot_notices": not_offered("RunPod stops workers with SIGTERM; there is no cloud notice to watch"),
             "concurrency": setting("handler.py concurrency_modifier", spec.concurrency),
             "secrets": setting("endpoint.json env ({{ RUNPOD_SECRET_NAME }})", ", ".join(spec.secrets) or "none"),
         }
@@ -161,7 +178,10 @@ class RunpodTarget:
     def render(self, app: LoadedApp) -> RenderedTarget:
         spec = app.spec
         body, summary, notes = endpoint_body(app)
-        dockerfile = DockerfileContext.from_app(app, self.name, cache_dir=RUNPOD_CACHE_DIR)
+        hub = (
+            (("GPUSERVE_HF_CACHES", RUNPOD_HF_CACHE),) if any(isinstance(w, HuggingFace) for w in spec.weights) else ()
+        )
+        dockerfile = DockerfileContext.from_app(app, self.name, cache_dir=RUNPOD_CACHE_DIR, env=hub)
         request = {"input": example_input(app.signature.input_schema())}
         ctx = RunpodContext(
             dockerfile=dockerfile,

@@ -1,7 +1,8 @@
+"""`gpuserve cost`: parse the options, simulate each provider (gpuserve.cost), print the table or JSON."""
+
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,12 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
 @click.command("cost")
 @click.argument("app", required=False)
 @click.option("--gpu", help='GPU to price, e.g. H100 or "H100:2" (default: APP\'s gpu; CPU without either).')
-@click.option("--requests-per-day", type=click.FloatRange(min=0), required=True)
-@click.option("--seconds-per-request", type=click.FloatRange(min=0, min_open=True), required=True)
+@click.option("--requests-per-day", type=click.FloatRange(min=0), help="Average requests a day (or give --trace).")
+@click.option(
+    "--seconds-per-request",
+    type=click.FloatRange(min=0, min_open=True),
+    help="How long one request runs; with --trace, fills in rows without duration_s.",
+)
 @click.option(
     "--traffic",
     type=click.Choice(["steady", "bursty", "business-hours"]),
@@ -49,6 +54,11 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
     help="JSON list of 24 hourly weights instead of --traffic.",
 )
 @click.option(
+    "--trace",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of real requests to replay: a timestamp column (epoch seconds or ISO 8601), optional duration_s.",
+)
+@click.option(
     "--cold-start-seconds",
     "cold_start",
     multiple=True,
@@ -58,6 +68,14 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--keep-warm", type=click.IntRange(min=0), help="Override APP's keep_warm.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), help="Override APP's idle_timeout (seconds).")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Override APP's concurrency.")
+@click.option(
+    "--max-containers",
+    type=click.IntRange(min=1),
+    help="Override APP's max_containers (default: each provider's own; RunPod's is 3 workers).",
+)
+@click.option("--p95", "p95_s", type=click.FloatRange(min=0), help="Also name the cheapest with p95 wait <= SECONDS.")
+@click.option("--days", type=click.IntRange(min=1, max=366), default=30, show_default=True, help="Days to simulate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the simulated arrivals.")
 @click.option("--months", type=click.IntRange(min=1), default=1, show_default=True, help="Months to total.")
 @click.option(
     "--prices",
@@ -76,28 +94,32 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Draw monthly cost against requests per day to this PNG.",
+    help="Draw monthly cost against requests per day, and the waits, to this PNG.",
 )
 def command(
     app: str | None,
     gpu: str | None,
-    requests_per_day: float,
-    seconds_per_request: float,
+    requests_per_day: float | None,
+    seconds_per_request: float | None,
     traffic: str,
     profile: Path | None,
+    trace: Path | None,
     cold_start: tuple[str, ...],
     keep_warm: int | None,
     idle_timeout: float | None,
     concurrency: int | None,
+    max_containers: int | None,
+    p95_s: float | None,
+    days: int,
+    seed: int,
     months: int,
     prices_file: Path | None,
     max_price_age_days: int,
     as_json: bool,
     plot: Path | None,
 ) -> None:
-    """Which provider is cheapest for this model and this traffic, with cold starts and keep-warm counted."""
-    from ..cost import Workload, estimate, load_prices, traffic_profile
-    from ..cost.compare import break_evens, cheapest
+    """Which provider is cheapest for this model and this traffic: each provider's autoscaling and billing simulated."""
+    from ..cost import compare, load_prices, report, sweep, workload
     from ..gpus import parse_gpu
 
     spec = load_or_exit(app).spec if app else None
@@ -106,132 +128,90 @@ def command(
     except ValueError as exc:
         fail(f"--gpu {gpu!r}: {exc}", ExitStatus.USAGE)
     book = load_prices(prices_file)  # a bad price file raises GpuserveError: exit status 2 as well
-    try:
-        hourly = traffic_profile(traffic, json.loads(profile.read_text()) if profile else None)
-    except ValueError as exc:
-        fail(f"--profile {str(profile)!r}: {exc}", ExitStatus.USAGE)
-    work = Workload(
-        requests_per_day=requests_per_day,
-        seconds_per_request=seconds_per_request,
-        profile=hourly,
+    cold = _cold_starts(cold_start)
+    if trace is not None:
+        if requests_per_day is not None:
+            fail("--requests-per-day and --trace: give one; a trace sets its own traffic", ExitStatus.USAGE)
+        requests = workload.read_trace(trace, seconds_per_request)
+        hourly = workload.trace_profile(requests)
+        mean_s = sum(requests.durations) / len(requests.durations)
+        shape, duration = f"trace {trace.name}", f"{mean_s:g} s (trace mean)"
+    else:
+        if requests_per_day is None or seconds_per_request is None:
+            fail("give --requests-per-day and --seconds-per-request, or --trace FILE", ExitStatus.USAGE)
+        try:
+            hourly = workload.traffic_profile(traffic, json.loads(profile.read_text()) if profile else None)
+        except ValueError as exc:
+            fail(f"--profile {str(profile)!r}: {exc}", ExitStatus.USAGE)
+        requests = workload.poisson(
+            requests_per_day=requests_per_day,
+            seconds_per_request=seconds_per_request,
+            profile=hourly,
+            days=days,
+            seed=seed,
+        )
+        mean_s = seconds_per_request
+        shape = f"{traffic if profile is None else profile.name} traffic (Poisson)"
+        duration = f"{seconds_per_request:g} s"
+    scenario = compare.Scenario(
+        requests=requests,
         keep_warm=keep_warm if keep_warm is not None else (spec.keep_warm if spec else 0),
         idle_timeout=idle_timeout if idle_timeout is not None else (spec.idle_timeout if spec else 300),
         concurrency=concurrency if concurrency is not None else (spec.concurrency if spec else 1),
+        max_containers=max_containers if max_containers is not None else (spec.max_containers if spec else None),
         gpu_count=request.count if request else 1,
     )
-    cold = _cold_starts(cold_start)
-    choices: list[tuple[str, str]] = []
-    for provider in PROVIDERS:
-        types = request.types if request else ("CPU",)
-        offered = [t for t in types if book.rate(provider, t)]
-        choices.append((provider, offered[0] if offered else types[0]))
-    estimates = [estimate(book, p, g, work, cold.get(p)) for p, g in choices]
-    best, reason = cheapest(estimates)
-    offered_choices = [(e.provider, e.gpu) for e in estimates if e.offered]
-    points = break_evens(book, offered_choices, work, cold)
-    warnings = book.stale(date.today(), max_price_age_days)
+    choices = [(provider, request.types if request else ("CPU",)) for provider in PROVIDERS]
+    estimates = [compare.estimate(book, p, gpus, scenario, cold_start_s=cold.get(p)) for p, gpus in choices]
+    levels = sweep.sweep(book, choices, scenario, seconds_per_request=mean_s, profile=hourly, cold=cold, seed=seed)
+    points = sweep.break_evens(levels, estimates)
+    summary = report.Summary(
+        workload=_workload(
+            scenario, per_day=requests_per_day, shape=shape, duration=duration, seed=seed, p95_s=p95_s, months=months
+        ),
+        estimates=estimates,
+        cheapest=compare.cheapest(estimates),
+        within_p95=compare.cheapest(estimates, p95_s) if p95_s is not None else None,
+        levels=levels,
+        points=points,
+        warnings=book.stale(date.today(), max_price_age_days, [e.rate for e in estimates if e.rate is not None]),
+        months=months,
+    )
     if plot:
         from ..cost.plot import plot_costs
 
-        plot_costs(plot, book, offered_choices, work, cold, points)
-    report = _report(
-        work=work,
-        estimates=estimates,
-        best=best,
-        reason=reason,
-        points=points,
-        warnings=warnings,
-        book=book,
-        months=months,
-        traffic=traffic if profile is None else str(profile),
-    )
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(_table(report))
-    for warning in warnings:
+        title = summary.workload
+        plot_costs(
+            plot,
+            levels=levels,
+            points=points,
+            estimates=estimates,
+            traffic=requests.per_day,
+            title=f"{title['duration']} per request, {title['traffic']}, keep_warm={title['keep_warm']}, "
+            f"idle_timeout={title['idle_timeout']:g} s, concurrency={title['concurrency']}",
+        )
+    result = report.to_dict(summary, book)
+    click.echo(json.dumps(result, indent=2) if as_json else report.table(result))
+    for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
-def _report(
-    *,
-    work: Any,
-    estimates: list[Any],
-    best: Any,
-    reason: str,
-    points: list[Any],
-    warnings: list[str],
-    book: Any,
-    months: int,
-    traffic: str,
+def _workload(
+    scenario: Any, *, per_day: float | None, shape: str, duration: str, seed: int, p95_s: float | None, months: int
 ) -> dict[str, Any]:
-    rows = []
-    for e in estimates:
-        row: dict[str, Any] = {"provider": e.provider, "gpu": e.gpu, "offered": e.offered}
-        if e.offered:
-            row |= {
-                "gpu_seconds_per_day": {
-                    "busy": e.busy_s,
-                    "idle": e.idle_s,
-                    "cold_start": e.cold_start_s,
-                    "keep_warm": e.warm_s,
-                    "total": e.billed_s,
-                },
-                "cold_starts_per_day": e.cold_starts_per_day,
-                "cold_start_seconds": e.cold_start_seconds,
-                "cost_per_request": e.cost_per_request(work.requests_per_day),
-                "cost_per_day": e.cost_per_day,
-                "cost_per_month": e.cost_per_month,
-                "cost_total": e.cost_per_month * months,
-            }
-        rows.append(row)
-    workload = asdict(work) | {"traffic": traffic, "months": months}
-    workload.pop("profile")
+    requests = scenario.requests
     return {
-        "workload": workload,
-        "estimates": rows,
-        "cheapest": {"provider": best.provider, "gpu": best.gpu, "reason": reason} if best else None,
-        "break_even": [asdict(p) for p in points],
-        "prices": {
-            "file": book.origin,
-            "sources": {p.name: {"url": p.source, "read_on": p.read_on.isoformat()} for p in book.providers.values()},
-        },
-        "warnings": warnings,
+        "requests_per_day": per_day if per_day is not None else requests.per_day,
+        "requests_simulated": len(requests.arrivals),
+        "duration": duration,
+        "traffic": shape,
+        "days": requests.days,
+        "seed": seed,
+        "keep_warm": scenario.keep_warm,
+        "idle_timeout": scenario.idle_timeout,
+        "concurrency": scenario.concurrency,
+        "max_containers": scenario.max_containers,
+        "gpu_count": scenario.gpu_count,
+        "p95_s": p95_s,
+        "months": months,
     }
-
-
-def _table(report: dict[str, Any]) -> str:
-    w = report["workload"]
-    gpu_s = "GPU-s/day"
-    lines = [
-        f"{w['requests_per_day']:,.0f} requests/day x {w['seconds_per_request']:g} s, {w['traffic']} traffic, "
-        f"keep_warm={w['keep_warm']}, idle_timeout={w['idle_timeout']:g} s, concurrency={w['concurrency']}, "
-        f"{w['gpu_count']} GPU(s) per container",
-        "",
-        f"{'provider':<10} {'gpu':<10} {'busy':>10} {'idle':>10} {'cold':>10} {'warm':>10} {'colds/day':>10} "
-        f"{'$/request':>11} {'$/month':>11} {'$ total':>11}",
-        f"{'':<10} {'':<10} {gpu_s:>10} {gpu_s:>10} {gpu_s:>10} {gpu_s:>10}",
-    ]
-    for row in report["estimates"]:
-        if not row["offered"]:
-            lines.append(f"{row['provider']:<10} {row['gpu']:<10} not offered")
-            continue
-        s = row["gpu_seconds_per_day"]
-        per_request = f"{row['cost_per_request']:.6f}" if row["cost_per_request"] is not None else "-"
-        lines.append(
-            f"{row['provider']:<10} {row['gpu']:<10} {s['busy']:>10,.0f} {s['idle']:>10,.0f} "
-            f"{s['cold_start']:>10,.0f} {s['keep_warm']:>10,.0f} {row['cold_starts_per_day']:>10,.1f} "
-            f"{per_request:>11} {row['cost_per_month']:>11,.2f} {row['cost_total']:>11,.2f}"
-        )
-    lines.append("")
-    lines.append(report["cheapest"]["reason"] if report["cheapest"] else "No provider offers this GPU.")
-    for point in report["break_even"]:
-        lines.append(
-            f"break-even at {point['requests_per_day']:,.0f} requests/day (${point['cost_per_month']:,.2f}/month): "
-            f"{point['cheaper_below']} is cheaper below, {point['cheaper_above']} above"
-        )
-    lines.append(
-        f"prices: {report['prices']['file']}; "
-        + ", ".join(f"{k} {v['url']} (read {v['read_on']})" for k, v in report["prices"]["sources"].items())
-    )
-    return "\n".join(lines)

@@ -1,77 +1,198 @@
-"""Comparing providers: the cheapest with its reason, and the traffic at which two providers cost the same."""
+"""Each provider's simulated month for one workload, what more money buys there, and which provider to pick."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, replace
 
-from .model import Estimate, Workload, estimate
-from .prices import PriceBook
+from .billing import DAYS_PER_MONTH, Bill, bill
+from .prices import PriceBook, Provider, Rate
+from .simulate import Fleet, FleetRun, simulate
+from .workload import DAY_S, Requests
+
+WHAT_IF_REQUESTS = 300_000  # what-if runs replay at most about this many requests (whole days, at least one)
 
 
 @dataclass(frozen=True)
-class BreakEven:
-    cheaper_below: str
-    cheaper_above: str
-    requests_per_day: float
-    cost_per_month: float
+class Scenario:
+    """The workload and the spec's scaling options; max_containers None means each provider's default."""
+
+    requests: Requests
+    keep_warm: int = 0
+    idle_timeout: float = 300
+    concurrency: int = 1
+    max_containers: int | None = None
+    gpu_count: int = 1
 
 
-def cheapest(estimates: list[Estimate]) -> tuple[Estimate | None, str]:
-    """The offered estimate with the lowest bill, and why, in one sentence."""
-    offered = sorted((e for e in estimates if e.offered), key=lambda e: e.cost_per_day)
+@dataclass(frozen=True)
+class WhatIf:
+    """One change to the scaling options, against the same traffic: what it adds to the bill and what it removes."""
+
+    change: str
+    extra_per_month: float
+    cold_hits_removed_per_month: float
+    p95_before_s: float
+    p95_after_s: float
+
+    @property
+    def hits_removed_per_dollar(self) -> float | None:
+        return self.cold_hits_removed_per_month / self.extra_per_month if self.extra_per_month > 0 else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    provider: str
+    gpu: str
+    status: str  # "priced", "price unknown" or "not offered"
+    rate: Rate | None = None
+    terms: Provider | None = None
+    cold_start_s: float = 0.0
+    max_containers: int | None = None
+    run: FleetRun | None = None
+    bill: Bill | None = None
+    needed_containers: float = 0.0  # the busiest hour's work, in containers kept fully busy
+    what_ifs: tuple[WhatIf, ...] = ()
+
+    @property
+    def priced(self) -> bool:
+        return self.bill is not None
+
+    @property
+    def overloaded(self) -> bool:
+        """The busiest hour needs more containers than max_containers allows: the queue grows without bound."""
+        return self.max_containers is not None and self.needed_containers > self.max_containers
+
+    @property
+    def cost_per_month(self) -> float:
+        return self.bill.cost_per_month if self.bill else 0.0
+
+    def per_month(self, count: float) -> float:
+        return count / self.bill.days * DAYS_PER_MONTH if self.bill and self.bill.days else 0.0
+
+    @property
+    def cold_hit_share(self) -> float:
+        return self.run.cold_hits / self.run.requests if self.run and self.run.requests else 0.0
+
+
+def needed_containers(requests: Requests, concurrency: int) -> float:
+    """Containers the busiest clock hour keeps busy: its requests' seconds of work over 3,600 s and the slots."""
+    work: dict[int, float] = {}
+    for t, s in zip(requests.arrivals, requests.durations, strict=True):
+        hour = int(t // 3600)
+        work[hour] = work.get(hour, 0.0) + s
+    return max(work.values(), default=0.0) / 3600 / concurrency
+
+
+def estimate(
+    book: PriceBook,
+    provider: str,
+    gpus: tuple[str, ...],
+    scenario: Scenario,
+    *,
+    cold_start_s: float | None = None,
+    what_ifs: bool = True,
+) -> Estimate:
+    """One provider's month: the first GPU of gpus it offers (as the targets pick), simulated and billed."""
+    terms = book.providers[provider]
+    offered = [(g, r) for g in gpus if (r := book.rate(provider, g, scenario.gpu_count)) is not None]
     if not offered:
-        return None, "no provider offers this GPU"
-    best = offered[0]
+        return Estimate(provider, gpus[0], "not offered")
+    gpu, rate = offered[0]
+    cold = terms.cold_start_s if cold_start_s is None else cold_start_s
+    cap = scenario.max_containers if scenario.max_containers is not None else terms.default_max_containers
+    base = Estimate(
+        provider,
+        gpu,
+        "price unknown" if rate.per_second is None else "priced",
+        rate=rate,
+        terms=terms,
+        cold_start_s=cold,
+        max_containers=cap,
+        needed_containers=needed_containers(scenario.requests, scenario.concurrency),
+    )
+    if rate.per_second is None:
+        return base
+    fleet = Fleet(
+        cold_start_s=cold,
+        idle_timeout_s=scenario.idle_timeout,
+        keep_warm=scenario.keep_warm,
+        max_containers=cap,
+        concurrency=scenario.concurrency,
+    )
+    run = _run(scenario.requests, fleet)
+    done = replace(base, run=run, bill=bill(run, terms, rate, cold))
+    return replace(done, what_ifs=_what_ifs(done, scenario.requests, fleet)) if what_ifs else done
+
+
+def _run(requests: Requests, fleet: Fleet) -> FleetRun:
+    return simulate(requests.arrivals, requests.durations, fleet, requests.horizon_s)
+
+
+def _what_ifs(base: Estimate, requests: Requests, fleet: Fleet) -> tuple[WhatIf, ...]:
+    """keep_warm one higher and idle_timeout twice as long, each replayed on the same traffic (at most
+    WHAT_IF_REQUESTS of it: the first whole days), against the current options on that same traffic."""
+    days = max(1, min(round(requests.days), math.ceil(WHAT_IF_REQUESTS / max(requests.per_day, 1.0))))
+    short = first_days(requests, days)
+    changes = []
+    if fleet.max_containers is None or fleet.keep_warm < fleet.max_containers:
+        changes.append((f"keep_warm={fleet.keep_warm + 1}", replace(fleet, keep_warm=fleet.keep_warm + 1)))
+    longer = replace(fleet, idle_timeout_s=fleet.idle_timeout_s * 2)
+    changes.append((f"idle_timeout={longer.idle_timeout_s:g} s", longer))
+    before = base.run if short is requests and base.run is not None else _run(short, fleet)
+    return tuple(_compare(change, before, _run(short, changed), base) for change, changed in changes)
+
+
+def first_days(requests: Requests, days: int) -> Requests:
+    """The requests of the first days whole days (all of them when that is the whole horizon)."""
+    end = days * DAY_S
+    if end >= requests.horizon_s:
+        return requests
+    cut = bisect.bisect_left(requests.arrivals, end)
+    return Requests(requests.arrivals[:cut], requests.durations[:cut], end)
+
+
+def _compare(change: str, before: FleetRun, after: FleetRun, base: Estimate) -> WhatIf:
+    assert base.rate is not None and base.terms is not None
+    month = DAYS_PER_MONTH * DAY_S / before.horizon_s
+    cost_before = bill(before, base.terms, base.rate, base.cold_start_s).cost
+    cost_after = bill(after, base.terms, base.rate, base.cold_start_s).cost
+    return WhatIf(
+        change=change,
+        extra_per_month=(cost_after - cost_before) * month,
+        cold_hits_removed_per_month=(before.cold_hits - after.cold_hits) * month,
+        p95_before_s=before.wait_percentile(95),
+        p95_after_s=after.wait_percentile(95),
+    )
+
+
+def cheapest(estimates: list[Estimate], p95_s: float | None = None) -> tuple[Estimate | None, str]:
+    """The priced estimate with the lowest bill that keeps up with the traffic (and p95 wait within p95_s), and why."""
+    priced = [e for e in estimates if e.priced and not e.overloaded]
+    fits = [e for e in priced if p95_s is None or e.run is not None and e.run.wait_percentile(95) <= p95_s]
+    fits.sort(key=lambda e: e.cost_per_month)
+    goal = "" if p95_s is None else f" with p95 wait at most {p95_s:g} s"
+    if not fits:
+        if not priced:
+            return None, "no provider has a known price for this GPU and keeps up with the traffic."
+        nearest = min(priced, key=lambda e: e.run.wait_percentile(95) if e.run else math.inf)
+        assert nearest.run is not None
+        return None, (
+            f"no provider keeps p95 wait at most {p95_s:g} s with these options; the lowest is {nearest.provider}'s "
+            f"{nearest.run.wait_percentile(95):.1f} s: try the keep_warm and idle_timeout changes below."
+        )
+    best = fits[0]
+    assert best.bill is not None
+    reason = f"{best.provider} ({best.gpu}) is cheapest{goal} at ${best.cost_per_month:,.2f}/month"
+    if len(fits) > 1 and fits[1].cost_per_month > 0:
+        reason += f", {1 - best.cost_per_month / fits[1].cost_per_month:.0%} below {fits[1].provider}"
     parts = {
-        "busy": best.busy_s,
-        "idle before scale-down": best.idle_s,
-        "cold starts": best.cold_start_s,
-        "keep-warm": best.warm_s,
+        "serving requests": best.bill.serving_s,
+        "cold starts": best.bill.cold_start_s,
+        "idle time before scale-down": best.bill.idle_s,
+        "kept-warm containers": best.bill.warm_s,
     }
     biggest = max(parts, key=lambda k: parts[k])
-    share = parts[biggest] / best.billed_s if best.billed_s else 0.0
-    reason = f"{best.provider} is cheapest at ${best.cost_per_month:,.2f}/month"
-    if len(offered) > 1:
-        runner_up = offered[1]
-        saving = 1 - best.cost_per_day / runner_up.cost_per_day if runner_up.cost_per_day else 0.0
-        reason += f", {saving:.0%} below {runner_up.provider}"
-    reason += f"; {biggest} is {share:.0%} of its billed GPU time"
-    if best.cold_starts_per_day >= 1:
-        reason += f", with {best.cold_starts_per_day:,.1f} cold starts a day"
-    return best, reason + "."
-
-
-def break_evens(
-    book: PriceBook,
-    providers: list[tuple[str, str]],
-    work: Workload,
-    cold: dict[str, float],
-    low: float = 1.0,
-    high: float = 1e7,
-) -> list[BreakEven]:
-    """Requests per day where each pair of providers costs the same (log grid, then bisection)."""
-
-    def monthly(provider: str, gpu: str, requests: float) -> float:
-        return estimate(
-            book, provider, gpu, replace(work, requests_per_day=requests), cold.get(provider)
-        ).cost_per_month
-
-    grid = [low * (high / low) ** (i / 200) for i in range(201)]
-    found: list[BreakEven] = []
-    for i, (a, gpu_a) in enumerate(providers):
-        for b, gpu_b in providers[i + 1 :]:
-            diffs = [monthly(a, gpu_a, r) - monthly(b, gpu_b, r) for r in grid]
-            for j in range(len(grid) - 1):
-                if diffs[j] == 0 or (diffs[j] < 0) == (diffs[j + 1] < 0):
-                    continue
-                lo, hi = grid[j], grid[j + 1]
-                for _ in range(60):
-                    mid = math.sqrt(lo * hi)
-                    if (monthly(a, gpu_a, mid) - monthly(b, gpu_b, mid) < 0) == (diffs[j] < 0):
-                        lo = mid
-                    else:
-                        hi = mid
-                below, above = (a, b) if diffs[j] < 0 else (b, a)
-                found.append(BreakEven(below, above, hi, monthly(a, gpu_a, hi)))
-    return sorted(found, key=lambda x: x.requests_per_day)
+    share = parts[biggest] / best.bill.billed_s if best.bill.billed_s else 0.0
+    return best, reason + f"; {biggest}: {share:.0%} of the container time it bills."

@@ -1,23 +1,16 @@
-"""`--plot`: monthly cost against requests per day for each provider, break-even points marked."""
+"""`--plot`: simulated monthly cost against requests per day with break-even points, and each provider's waits."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import GpuserveError
-from .compare import BreakEven
-from .model import Workload, estimate
-from .prices import PriceBook
+from .compare import Estimate
+from .sweep import BreakEven, Level
 
 
 def plot_costs(
-    path: Path,
-    book: PriceBook,
-    providers: list[tuple[str, str]],
-    work: Workload,
-    cold: dict[str, float],
-    points: list[BreakEven],
+    path: Path, *, levels: list[Level], points: list[BreakEven], estimates: list[Estimate], traffic: float, title: str
 ) -> Path:
     try:
         import matplotlib
@@ -26,33 +19,39 @@ def plot_costs(
         import matplotlib.pyplot as plt
     except ImportError:
         raise GpuserveError("--plot needs matplotlib: pip install 'gpuserve[cost]'") from None
-    grid = [10 ** (i / 20) for i in range(0, 141)]  # 1 to 10^7 requests per day
-    figure, axes = plt.subplots(figsize=(8, 5))
-    for provider, gpu in providers:
-        costs = [
-            estimate(book, provider, gpu, replace(work, requests_per_day=r), cold.get(provider)).cost_per_month
-            for r in grid
-        ]
-        axes.plot(grid, costs, label=f"{provider} ({gpu})")
+    figure, (costs, waits) = plt.subplots(1, 2, figsize=(12, 5))
+    for e in estimates:
+        if not e.priced:
+            continue
+        kept = [(lv.requests_per_day, lv.cost_per_month[e.provider]) for lv in levels]
+        xs = [x for x, y in kept if y is not None]
+        costs.plot(xs, [y for _, y in kept if y is not None], marker=".", label=f"{e.provider} ({e.gpu})")
     for point in points:
-        axes.scatter([point.requests_per_day], [point.cost_per_month], color="black", zorder=3)
-        axes.annotate(
+        costs.scatter([point.requests_per_day], [point.cost_per_month], color="black", zorder=3)
+        costs.annotate(
             f"{point.cheaper_below}|{point.cheaper_above}\n{point.requests_per_day:,.0f}/day",
             (point.requests_per_day, point.cost_per_month),
             textcoords="offset points",
             xytext=(4, 6),
             fontsize=7,
         )
-    axes.axvline(work.requests_per_day, color="grey", linestyle=":", label="your traffic")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("requests per day")
-    axes.set_ylabel("USD per month")
-    axes.set_title(
-        f"{work.seconds_per_request:g} s per request, keep_warm={work.keep_warm}, idle_timeout={work.idle_timeout:g} s"
-    )
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    costs.axvline(traffic, color="grey", linestyle=":", label="your traffic")
+    costs.set(xscale="log", yscale="log", xlabel="requests per day", ylabel="USD per month (simulated)")
+    costs.grid(True, which="both", alpha=0.3)
+    costs.legend()
+    for e in estimates:
+        if e.run is None or not e.run.requests:
+            continue
+        run = e.run
+        zeros = run.requests - len(run.waits_s)
+        xs = [0.0, *run.waits_s]
+        ys = [zeros / run.requests, *((zeros + i + 1) / run.requests for i in range(len(run.waits_s)))]
+        waits.step(xs, ys, where="post", label=f"{e.provider} (p95 {run.wait_percentile(95):.1f} s)")
+    waits.set(xlabel="wait before a request starts: queue plus cold start (s)", ylabel="share of requests", ylim=(0, 1))
+    waits.set_xscale("symlog", linthresh=1.0)
+    waits.grid(True, alpha=0.3)
+    waits.legend()
+    figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

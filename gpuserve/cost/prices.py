@@ -1,4 +1,4 @@
-"""The price data file: one row per provider and GPU, each provider with its source and the date it was read."""
+"""The price data file: how each provider bills and scales, and a row per provider and GPU with its source and date."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..errors import GpuserveError
 from ..gpus import canonical_gpu_name
@@ -16,12 +17,16 @@ DEFAULT_MAX_AGE_DAYS = 180  # prices read longer ago than this print a warning (
 
 @dataclass(frozen=True)
 class Rate:
-    """One GPU on one provider. Rates are USD per second per GPU; warm is the always-on rate where it differs."""
+    """One GPU (count GPUs per container) on one provider: USD per second of a container, None where unknown."""
 
     provider: str
     gpu: str
-    per_second: float
-    warm_per_second: float
+    count: int
+    per_second: float | None
+    warm_per_second: float | None
+    source: str
+    read_on: date | None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -31,27 +36,70 @@ class Provider:
     minimum_billed_s: float
     cold_start_s: float
     cold_start_source: str
+    default_max_containers: int | None
+    alongside_per_second: float  # CPU and memory billed with every GPU container (Modal), per container
     source: str
-    read_on: date
+    read_on: date | None
 
 
 @dataclass(frozen=True)
 class PriceBook:
     providers: dict[str, Provider]
-    rates: dict[tuple[str, str], Rate]
+    rates: dict[tuple[str, str, int], Rate]
     origin: str
 
-    def rate(self, provider: str, gpu: str) -> Rate | None:
-        return self.rates.get((provider, gpu))
+    def rate(self, provider: str, gpu: str, count: int = 1) -> Rate | None:
+        """The container rate for count GPUs: a multi-GPU row where a provider sells fixed sizes, else count x one.
 
-    def stale(self, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> list[str]:
-        """A warning per provider whose prices are older than max_age_days."""
-        return [
-            f"{p.name} prices were read on {p.read_on.isoformat()}, {(today - p.read_on).days} days ago "
-            f"(over {max_age_days}): check {p.source} and pass --prices FILE"
-            for p in self.providers.values()
-            if (today - p.read_on).days > max_age_days
-        ]
+        None where the provider does not offer it; a Rate with per_second None where it does but the price is unknown.
+        """
+        exact = self.rates.get((provider, gpu, count))
+        if exact is not None or count == 1 or self._fixed_sizes(provider):
+            return exact
+        one = self.rates.get((provider, gpu, 1))
+        if one is None or one.per_second is None:
+            return one
+        warm = one.warm_per_second if one.warm_per_second is not None else one.per_second
+        extra = self.providers[provider].alongside_per_second
+        return Rate(
+            provider=provider,
+            gpu=gpu,
+            count=count,
+            per_second=(one.per_second - extra) * count + extra,
+            warm_per_second=(warm - extra) * count + extra,
+            source=one.source,
+            read_on=one.read_on,
+            note=one.note,
+        )
+
+    def offered_gpus(self, provider: str) -> set[str]:
+        """GPU names the provider offers, priced or not (CPU excluded)."""
+        return {gpu for (p, gpu, _count) in self.rates if p == provider and gpu != "CPU"}
+
+    def _fixed_sizes(self, provider: str) -> bool:
+        """A provider with multi-GPU rows sells only those sizes (Replicate's hardware list)."""
+        return any(p == provider and n > 1 for (p, _g, n) in self.rates)
+
+    def stale(self, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS, used: list[Rate] | None = None) -> list[str]:
+        """A warning per provider whose prices (those used, or all) were read over max_age_days ago or are undated."""
+        warnings = []
+        for name in self.providers:
+            rows = [r for r in (used or self.rates.values()) if r.provider == name and r.per_second is not None]
+            undated = sorted({r.source for r in rows if r.read_on is None})
+            dated = [r for r in rows if r.read_on is not None]
+            oldest = min(dated, key=lambda r: r.read_on or today, default=None)
+            if undated:
+                warnings.append(
+                    f"{name} prices come from a copy of {', '.join(undated)} whose date is unknown: "
+                    "check the page and pass --prices FILE"
+                )
+            if oldest is not None and oldest.read_on is not None and (today - oldest.read_on).days > max_age_days:
+                warnings.append(
+                    f"{name} prices were read as long ago as {oldest.read_on.isoformat()}, "
+                    f"{(today - oldest.read_on).days} days ago (over {max_age_days}): "
+                    f"check {oldest.source} and pass --prices FILE"
+                )
+        return warnings
 
 
 def load_prices(path: str | Path | None = None) -> PriceBook:
@@ -63,33 +111,56 @@ def load_prices(path: str | Path | None = None) -> PriceBook:
         text, origin = Path(path).read_text(encoding="utf-8"), str(path)
     try:
         data = json.loads(text)
-        providers = {
-            name: Provider(
-                name=name,
-                billing_granularity_s=float(p["billing_granularity_s"]),
-                minimum_billed_s=float(p.get("minimum_billed_s", 0)),
-                cold_start_s=float(p["cold_start_s"]),
-                cold_start_source=str(p.get("cold_start_source", "")),
-                source=str(p["source"]),
-                read_on=date.fromisoformat(p["read_on"]),
-            )
-            for name, p in data["providers"].items()
-        }
-        rates: dict[tuple[str, str], Rate] = {}
+        providers = {name: _provider(name, p) for name, p in data["providers"].items()}
+        rates: dict[tuple[str, str, int], Rate] = {}
         for row in data["prices"]:
-            gpu = "CPU" if row["gpu"] == "CPU" else canonical_gpu_name(row["gpu"])
-            if gpu is None or row["provider"] not in providers:
-                raise ValueError(f"row {row}: unknown GPU or provider")
-            per_second = float(row["per_second"])
-            rates[(row["provider"], gpu)] = Rate(
-                provider=row["provider"],
-                gpu=gpu,
-                per_second=per_second,
-                warm_per_second=float(row.get("warm_per_second", per_second)),
-            )
+            rate = _rate(row, providers)
+            rates[(rate.provider, rate.gpu, rate.count)] = rate
     except (KeyError, ValueError, TypeError) as exc:
         raise GpuserveError(
-            f"price file {origin}: {exc}. Each provider needs billing_granularity_s, cold_start_s, source, "
-            "read_on (YYYY-MM-DD); each price row provider, gpu, per_second."
+            f"price file {origin}: {exc!s}. Each provider needs billing_granularity_s, cold_start_s, source and "
+            "read_on (YYYY-MM-DD or null); each price row provider, gpu and per_second (a number or null)."
         ) from None
     return PriceBook(providers, rates, origin)
+
+
+def _provider(name: str, p: dict[str, Any]) -> Provider:
+    cap = p.get("default_max_containers")
+    alongside = float(p.get("cpu_core_per_second", 0)) * float(p.get("container_cpu_cores", 0)) + float(
+        p.get("memory_gib_per_second", 0)
+    ) * float(p.get("container_memory_gib", 0))
+    return Provider(
+        name=name,
+        billing_granularity_s=float(p["billing_granularity_s"]),
+        minimum_billed_s=float(p.get("minimum_billed_s", 0)),
+        cold_start_s=float(p["cold_start_s"]),
+        cold_start_source=str(p.get("cold_start_source", "")),
+        default_max_containers=None if cap is None else int(cap),
+        alongside_per_second=alongside,
+        source=str(p["source"]),
+        read_on=_date(p["read_on"]),
+    )
+
+
+def _rate(row: dict[str, Any], providers: dict[str, Provider]) -> Rate:
+    gpu = "CPU" if row["gpu"] == "CPU" else canonical_gpu_name(row["gpu"])
+    provider = providers.get(row["provider"])
+    if gpu is None or provider is None:
+        raise ValueError(f"row {row}: unknown GPU or provider")
+    count = int(row.get("count", 1))
+    per_gpu, warm_per_gpu = row["per_second"], row.get("warm_per_second", row["per_second"])
+    alongside = 0.0 if gpu == "CPU" else provider.alongside_per_second
+    return Rate(
+        provider=provider.name,
+        gpu=gpu,
+        count=count,
+        per_second=None if per_gpu is None else float(per_gpu) + alongside,
+        warm_per_second=None if warm_per_gpu is None else float(warm_per_gpu) + alongside,
+        source=str(row.get("source", provider.source)),
+        read_on=_date(row["read_on"]) if "read_on" in row else provider.read_on,
+        note=str(row.get("note", "")),
+    )
+
+
+def _date(value: object) -> date | None:
+    return None if value is None else date.fromisoformat(str(value))

@@ -2,19 +2,82 @@
 
 cog validates inputs against .cog/openapi_schema.json before they reach here; the host
 validates again, so the model sees exactly what it sees on every other target.
+
+coglet owns SIGTERM and does not pass it to this worker process: it closes its listener and lets the
+prediction in flight finish. The bridge watches that listener; once it closes, the model drains like
+everywhere else: on_preempt() runs, and a prediction still running `grace` seconds later fails with a
+message saying it was interrupted and can be retried, instead of keeping the container alive.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from .host import InvalidInput, ModelHost, PredictFailed
+from .jobs import grace_seconds
+
+log = logging.getLogger("gpuserve")
+POLL_SECONDS = 0.5
+
+
+class Interrupted(RuntimeError):
+    """The container is stopping and this prediction could not finish within the grace period."""
+
+
+class CogDrain:
+    """Notices coglet closing its listener (its SIGTERM), then gives predictions `grace` seconds."""
+
+    def __init__(self, host: ModelHost, port: str | None) -> None:
+        self.host = host
+        self.port = int(port) if port and port.isdigit() else None
+        self.grace = grace_seconds(host)
+        self.deadline: float | None = None
+
+    def start(self) -> None:
+        if self.port is not None:
+            threading.Thread(target=self._watch, name="gpuserve-cog-drain", daemon=True).start()
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port or 0), timeout=POLL_SECONDS):
+                return True
+        except OSError:
+            return False
+
+    def _watch(self) -> None:
+        seen = False
+        while True:
+            listening = self._listening()
+            if seen and not listening:
+                break
+            seen = seen or listening
+            time.sleep(POLL_SECONDS)
+        log.info("gpuserve: cog's server stopped listening: draining, grace %g s", self.grace)
+        self.deadline = time.monotonic() + self.grace
+        self.host.drain()
+        self.host.preempted()
+
+    def check(self) -> None:
+        """Raise Interrupted once the grace after the drain has run out."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise Interrupted(
+                f"the model server is shutting down and this prediction could not finish within "
+                f"grace={self.grace:g}s; retry it"
+            )
 
 
 class CogBridge:
     def __init__(self, host: ModelHost) -> None:
         self.host = host
+        self.drain = CogDrain(host, os.environ.get("PORT"))
 
     @classmethod
     def load(cls, app_ref: str) -> CogBridge:
@@ -24,23 +87,35 @@ class CogBridge:
         """Run the model's setup() once; its shutdown() runs when cog's worker process exits."""
         self.host.setup()
         self.host.shutdown_at_exit()
+        self.drain.start()
 
     # Errors reach cog as the model's own exception, so its "error" reads "ValueError: ...".
     def predict(self, inputs: dict[str, Any]) -> Any:
-        try:
-            return self.host.predict(self._valid(inputs))
-        except PredictFailed as exc:
-            raise _original(exc) from None
+        future = self.host.spawn(self.host.predict, self._valid(inputs))
+        while True:
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except FutureTimeout:
+                self.drain.check()
+            except PredictFailed as exc:
+                raise _original(exc) from None
 
     def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
         try:
-            yield from self.host.stream(self._valid(inputs))
+            for chunk in self.host.stream(self._valid(inputs)):
+                yield chunk
+                self.drain.check()
         except PredictFailed as exc:
             raise _original(exc) from None
 
     async def apredict(self, inputs: dict[str, Any]) -> Any:
+        task = asyncio.ensure_future(self.host.apredict(self._valid(inputs)))
         try:
-            return await self.host.apredict(self._valid(inputs))
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+                if done:
+                    return task.result()
+                self.drain.check()
         except PredictFailed as exc:
             raise _original(exc) from None
 
@@ -48,6 +123,7 @@ class CogBridge:
         try:
             async for chunk in self.host.astream(self._valid(inputs)):
                 yield chunk
+                self.drain.check()
         except PredictFailed as exc:
             raise _original(exc) from None
 

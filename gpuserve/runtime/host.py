@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
+import json
 import logging
+import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -21,6 +26,7 @@ from ..loader import load_app
 from ..signature import PredictSignature
 from ..spec import ModelSpec
 from .cache import configure_cache
+from .weights import cache_dir_from_env, fetch_all
 
 log = logging.getLogger("gpuserve")
 
@@ -62,11 +68,16 @@ class ModelHost:
         self.state: State = "starting"
         self.error: str | None = None
         self.setup_seconds: float | None = None
+        self.phases: dict[str, dict[str, float]] = {}
         self._instance: Any = None
         self._setup_lock = threading.Lock()
         self._shutdown_lock = threading.Lock()
         self._shut_down = False
         self._output = TypeAdapter(self.signature.output_type)
+        # Sync predicts run on daemon threads of their own, counted: a predict answered as interrupted may still
+        # be inside the model's code when the process exits, and must not hold the exit (a pool's threads would).
+        self._busy = 0
+        self._busy_lock = threading.Lock()
 
     @classmethod
     def from_ref(cls, app_ref: str) -> ModelHost:
@@ -88,6 +99,8 @@ class ModelHost:
             configure_cache()
             started = time.perf_counter()
             try:
+                fetched = fetch_all(self.spec.weights, cache_dir=cache_dir_from_env(), code_dir=self.code_dir)
+                loading = time.perf_counter()
                 instance = self.cls()
                 hook = getattr(instance, "setup", None)
                 if hook is not None:
@@ -100,10 +113,23 @@ class ModelHost:
                 log.exception("gpuserve: setup of %s failed", self.cls.__name__)
                 raise
             self._instance = instance
-            self.setup_seconds = time.perf_counter() - started
+            ready = time.perf_counter()
+            self.setup_seconds = ready - started
+            self.phases = {
+                "fetch": {"seconds": round(loading - started, 3), "bytes": sum(f.bytes for f in fetched)},
+                "load": {"seconds": round(ready - loading, 3)},
+                "ready": {"seconds": round(ready - started, 3)},
+            }
             if self.state == "starting":
                 self.state = "ready"
-            log.info("gpuserve: %s ready in %.2fs", self.cls.__name__, self.setup_seconds)
+            log.info("gpuserve: %s", json.dumps({"event": "started", "model": self.spec.name, **self.phases}))
+
+    @property
+    def code_dir(self) -> Path:
+        """The directory of the model's module: where Local weights are found."""
+        module = sys.modules.get(self.cls.__module__)
+        file = getattr(module, "__file__", None)
+        return Path(file).resolve().parent if file else Path.cwd()
 
     def shutdown(self) -> None:
         """Run the model's shutdown() once, whatever asked for it (signal, scale-down, exit)."""
@@ -126,6 +152,66 @@ class ModelHost:
         """Stop taking new work (a signal arrived); work in flight finishes."""
         if self.state in ("starting", "ready"):
             self.state = "draining"
+
+    def preempted(self) -> None:
+        """Call the model's optional on_preempt() (checkpoint now: the container is about to go)."""
+        hook = getattr(self._instance, "on_preempt", None) if self._instance is not None else None
+        if hook is None:
+            return
+        try:
+            result = hook()
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        except Exception:
+            log.exception("gpuserve: on_preempt of %s raised", self.cls.__name__)
+
+    def stop(self, grace: float) -> None:
+        """Where the platform gives no listener to drain (Modal's exit hook): stop, checkpoint, wait, shut down."""
+        self.drain()
+        self.preempted()
+        if not self.wait_idle(grace):
+            log.warning("gpuserve: %d predict(s) still running after %g s; shutting down", self._busy, grace)
+        self.shutdown()
+
+    def mark_stuck(self, message: str) -> None:
+        """A predict outlived its timeout by the grace period: say so on /health, so the platform replaces us."""
+        log.error("gpuserve: %s", message)
+        self.state = "failed"
+        self.error = message
+
+    @property
+    def busy_threads(self) -> int:
+        """Sync predicts running on a thread right now (including ones whose callers gave up on them)."""
+        return self._busy
+
+    def wait_idle(self, seconds: float) -> bool:
+        """Block until no predict thread runs, for at most `seconds`. True when idle."""
+        deadline = time.monotonic() + seconds
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not self._busy
+
+    def spawn(self, fn: Any, *args: Any) -> Future[Any]:
+        """Run fn(*args) on a daemon thread; its result or exception arrives on the future."""
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+        threading.Thread(target=run, name="gpuserve-predict", daemon=True).start()
+        return future
+
+    async def in_thread(self, fn: Any, *args: Any) -> Any:
+        """Run fn on a predict thread without blocking the event loop."""
+        return await asyncio.wrap_future(self.spawn(fn, *args))
 
     @property
     def ready(self) -> bool:
@@ -206,12 +292,12 @@ class ModelHost:
             if self.signature.is_async:
                 result = await fn(*args, **kwargs)
             else:
-                result = await asyncio.to_thread(fn, *args, **kwargs)
+                result = await self.in_thread(functools.partial(fn, *args, **kwargs))
         except Exception as exc:
             raise PredictFailed(exc) from exc
         return self.encode(result)
 
-    async def astream(self, value: BaseModel) -> AsyncIterator[Any]:
+    async def astream(self, value: BaseModel) -> AsyncGenerator[Any, None]:
         """Encoded chunks without blocking the event loop: sync generators advance in a thread."""
         args, kwargs = self.signature.call_args(value)
         fn = self._bound()
@@ -223,7 +309,7 @@ class ModelHost:
             iterator = iter(fn(*args, **kwargs))
             done = object()
             while True:
-                chunk = await asyncio.to_thread(next, iterator, done)
+                chunk = await self.in_thread(next, iterator, done)
                 if chunk is done:
                     return
                 yield self.encode(chunk)

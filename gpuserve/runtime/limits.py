@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -25,8 +23,8 @@ class Gate:
         self.waiting = 0
         self._slots: asyncio.Semaphore | None = None
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def acquire(self) -> None:
+        """Wait for a slot. Raises QueueFull when the queue is already full."""
         if self._slots is None:  # created on the serving loop, not at import
             self._slots = asyncio.Semaphore(self.concurrency)
         if self._slots.locked() and self.waiting >= self.max_queue:
@@ -37,11 +35,11 @@ class Gate:
         finally:
             self.waiting -= 1
         self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._slots.release()
+
+    def release(self) -> None:
+        assert self._slots is not None
+        self.running -= 1
+        self._slots.release()
 
 
 class BodyLimit:

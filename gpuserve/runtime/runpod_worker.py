@@ -1,18 +1,24 @@
 """The RunPod serverless handler: RunPod's job format over the same ModelHost every target uses.
 
-RunPod's worker loop owns SIGTERM/SIGINT (it lets jobs in flight finish, then returns);
-this module never replaces those handlers. The model's shutdown() runs once start() returns.
+RunPod's worker loop owns SIGTERM/SIGINT (it stops taking jobs, lets those in flight finish, then returns):
+gpuserve wraps that handler, never replaces it, to start its drain first (jobs past `grace` end as a
+retryable error). The model's shutdown() runs once start() returns. A job RunPod stops (stop_job) keeps
+its place until its predict really returns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .host import InvalidInput, ModelHost, PredictFailed
+from .host import InvalidInput, ModelHost
+from .jobs import Event, Job, grace_seconds
 
 log = logging.getLogger("gpuserve")
 
@@ -29,10 +35,14 @@ def _local_test_mode(argv: list[str]) -> bool:
 
 
 class RunpodWorker:
-    """Handlers in the forms runpod.serverless.start takes."""
+    """Handlers in the forms runpod.serverless.start takes, cancel-safe, with gpuserve's drain around RunPod's."""
 
     def __init__(self, host: ModelHost) -> None:
         self.host = host
+        self.grace = grace_seconds(host)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._interrupted: asyncio.Event | None = None
+        self._draining = False
 
     @classmethod
     def load(cls, app_ref: str) -> RunpodWorker:
@@ -43,6 +53,7 @@ class RunpodWorker:
         self.host.setup()
 
     def shutdown(self) -> None:
+        """Run the model's shutdown() once (an interrupted predict may still run: its thread ends with us)."""
         self.host.shutdown()
 
     def config(self, argv: list[str] | None = None) -> dict[str, Any]:
@@ -54,32 +65,111 @@ class RunpodWorker:
             config["return_aggregate_stream"] = True  # /runsync answers with the chunks as a list
         if self.host.spec.concurrency > 1:
             config["concurrency_modifier"] = self.concurrency_modifier
+        self._wrap_runpod_shutdown()
         return config
 
     def concurrency_modifier(self, current: int) -> int:
         return self.host.spec.concurrency
 
+    # the drain: RunPod's signal handler stays; gpuserve's runs first -------------------------------------------
+    def _wrap_runpod_shutdown(self) -> None:
+        try:
+            from runpod.serverless.modules import rp_scale
+        except ImportError:  # not inside a RunPod worker
+            return
+        original = rp_scale.JobScaler.handle_shutdown
+        if getattr(original, "gpuserve_drain", False):
+            return
+        worker = self
+
+        def handle_shutdown(scaler: Any, signum: int, frame: Any) -> None:
+            worker.begin_drain(f"signal {signum}")
+            original(scaler, signum, frame)
+
+        handle_shutdown.gpuserve_drain = True  # type: ignore[attr-defined]
+        rp_scale.JobScaler.handle_shutdown = handle_shutdown
+
+    def begin_drain(self, reason: str) -> None:
+        """Stop taking work; jobs get `grace` seconds, then answer as interrupted. Any thread may call it."""
+        if self._draining:
+            return
+        self._draining = True
+        log.info("gpuserve: draining (%s), grace %g s", reason, self.grace)
+        self.host.drain()
+        threading.Thread(target=self.host.preempted, name="gpuserve-on-preempt", daemon=True).start()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.call_later, self.grace, self._interrupt)
+
+    def _interrupt(self) -> None:
+        self.interrupted.set()
+
+    @property
+    def interrupted(self) -> asyncio.Event:
+        if self._interrupted is None:
+            self._interrupted = asyncio.Event()
+        return self._interrupted
+
+    # jobs -----------------------------------------------------------------------------------------------------
     async def handle(self, job: dict[str, Any]) -> Any:
         """One job in, its output (or RunPod's {"error": ...}) out. Sync predicts run off the event loop."""
-        try:
-            value = self.host.validate(job.get("input"))
-            if self.host.signature.streaming:
-                return [chunk async for chunk in self.host.astream(value)]
-            return await self.host.apredict(value)
-        except InvalidInput as exc:
-            return {"error": f"invalid input: {exc}"}
-        except PredictFailed as exc:
-            log.error("gpuserve: job %s failed: %s", job.get("id"), exc, exc_info=exc.__cause__)
-            return {"error": f"{exc.type}: {exc.message}"}
+        chunks: list[Any] = []
+        async for event in self._events(job):
+            if event.kind in ("chunk", "result"):
+                chunks.append(event.value)
+            elif event.kind == "error":
+                return event.value
+        return chunks if self.host.signature.streaming else chunks[0]
 
     async def stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
         """A generator handler: each chunk is posted to RunPod's stream as it is made."""
+        async for event in self._events(job):
+            yield event.value
+
+    async def _events(self, job: dict[str, Any]) -> AsyncIterator[Event]:
+        """The job's outputs as events; an error event carries RunPod's {"error": ...} and ends it."""
+        self._loop = asyncio.get_running_loop()
         try:
             value = self.host.validate(job.get("input"))
-            async for chunk in self.host.astream(value):
-                yield chunk
         except InvalidInput as exc:
-            yield {"error": f"invalid input: {exc}"}
-        except PredictFailed as exc:
-            log.error("gpuserve: job %s failed: %s", job.get("id"), exc, exc_info=exc.__cause__)
-            yield {"error": f"{exc.type}: {exc.message}"}
+            yield Event("error", {"error": f"invalid input: {exc}"})
+            return
+        running = Job(self.host, value, release=lambda: None)
+        try:
+            while True:
+                event = await self._next(running)
+                if event.kind == "end":
+                    return
+                if event.kind == "error":
+                    failed = event.value
+                    log.error("gpuserve: job %s failed: %s", job.get("id"), failed, exc_info=failed.__cause__)
+                    yield Event("error", {"error": f"{failed.type}: {failed.message}"})
+                    return
+                if event.kind == "interrupted":
+                    message = f"the worker is shutting down and this job could not finish within grace={self.grace:g}s"
+                    yield Event("error", {"error": f"Interrupted: {message}; retry it"})
+                    return
+                yield event
+        except asyncio.CancelledError:  # RunPod stopped the job (cancelled, or past its execution timeout)
+            await self._settle(running, job.get("id"))
+            raise
+
+    async def _next(self, running: Job) -> Event:
+        get = asyncio.ensure_future(running.queue.get())
+        interrupted = asyncio.ensure_future(self.interrupted.wait())
+        try:
+            done, _ = await asyncio.wait({get, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            interrupted.cancel()
+        if get in done:
+            return get.result()
+        get.cancel()
+        running.abandon()
+        return Event("interrupted")
+
+    async def _settle(self, running: Job, job_id: Any) -> None:
+        """Hold the stopped job until predict really returns, so the next job does not run beside it."""
+        running.abandon()
+        done, _ = await asyncio.wait({running.task}, timeout=self.grace)
+        if not done:
+            self.host.mark_stuck(f"job {job_id} was stopped but its predict still runs {self.grace:g} s later")
+            os.kill(os.getpid(), signal.SIGTERM)  # RunPod's own drain: the worker exits and is replaced

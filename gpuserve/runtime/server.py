@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, create_model
 
-from .host import ModelHost, PredictFailed
+from .host import ModelHost
+from .jobs import Event, Jobs, grace_seconds
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, Gate, QueueFull
 
 log = logging.getLogger("gpuserve")
@@ -39,6 +40,9 @@ class Health(BaseModel):
     status: str = Field(description="ready, starting, draining, failed or stopped")
     model: str
     error: str | None = None
+    phases: dict[str, dict[str, float]] | None = Field(
+        None, description="seconds (and bytes fetched) of this container's start: fetch, load (setup()), ready"
+    )
 
 
 def _error(
@@ -60,6 +64,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         spec.concurrency,
         max_queue if max_queue is not None else int(os.environ.get("GPUSERVE_MAX_QUEUE", 64 * spec.concurrency)),
     )
+    jobs = Jobs(host, gate, grace_seconds(host))
     input_model = signature.input_model
     output_type: Any = list[signature.output_type] if signature.streaming else signature.output_type  # type: ignore[name-defined]
     has_required = any(f.is_required() for f in input_model.model_fields.values())
@@ -88,7 +93,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> JSONResponse:
-        body = Health(status=host.state, model=spec.name, error=host.error)
+        body = Health(status=host.state, model=spec.name, error=host.error, phases=host.phases or None)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if host.ready else 503)
 
     @app.post(
@@ -126,48 +131,82 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
                 media_type="text/event-stream",
                 headers={"X-Request-ID": request_id, "Cache-Control": "no-cache"},
             )
+        async with jobs.answering_one():
+            return await _answer(value, request_id)
+
+    async def _answer(value: BaseModel, request_id: str) -> JSONResponse:
         queued = time.perf_counter()
         try:
-            async with gate.slot():
-                started = time.perf_counter()
-                if signature.streaming:
-                    output: Any = await asyncio.wait_for(_collect(host.astream(value)), spec.timeout)
-                else:
-                    output = await asyncio.wait_for(host.apredict(value), spec.timeout)
+            job = await jobs.start(value)
         except QueueFull as exc:
             return _error(503, "Busy", str(exc), request_id, {"Retry-After": "1"})
-        except TimeoutError:  # asyncio.wait_for raises the builtin from Python 3.11 (gpuserve's oldest)
-            return _error(504, "Timeout", f"predict ran past timeout={spec.timeout}s", request_id)
-        except PredictFailed as exc:
-            log.error("gpuserve: predict %s failed: %s", request_id, exc, exc_info=exc.__cause__)
-            return _error(500, exc.type, exc.message, request_id)
+        if isinstance(job, Event):
+            return _interrupted(request_id)
+        started = time.perf_counter()
+        deadline = time.monotonic() + spec.timeout
+        chunks: list[Any] = []
+        while True:
+            event = await jobs.next(job, deadline)
+            if event.kind == "chunk":
+                chunks.append(event.value)
+            elif event.kind == "result":
+                output: Any = event.value
+            elif event.kind == "end":
+                break
+            elif event.kind == "error":
+                failed = event.value
+                log.error("gpuserve: predict %s failed: %s", request_id, failed, exc_info=failed.__cause__)
+                return _error(500, failed.type, failed.message, request_id)
+            elif event.kind == "timeout":
+                return _error(504, "Timeout", f"predict ran past timeout={spec.timeout}s", request_id)
+            else:
+                return _interrupted(request_id)
+        if signature.streaming:
+            output = chunks
         done = time.perf_counter()
         timing = Timing(queue_ms=round((started - queued) * 1000, 3), predict_ms=round((done - started) * 1000, 3))
         return JSONResponse(
             {"id": request_id, "output": output, "timing": timing.model_dump()}, headers={"X-Request-ID": request_id}
         )
 
+    def _interrupted(request_id: str) -> JSONResponse:
+        message = f"the container is shutting down and this request could not finish within grace={jobs.grace:g}s"
+        return _error(503, "Interrupted", message + "; retry it", request_id, {"Retry-After": "1"})
+
     async def _events(value: BaseModel, request_id: str) -> AsyncIterator[bytes]:
+        async with jobs.answering_one():
+            async for event in _event_stream(value, request_id):
+                yield event
+
+    async def _event_stream(value: BaseModel, request_id: str) -> AsyncIterator[bytes]:
         started = time.perf_counter()
         count = 0
         try:
-            async with gate.slot():
-                if signature.streaming:
-                    async for chunk in host.astream(value):
-                        count += 1
-                        yield _sse(chunk)
-                else:
-                    yield _sse(await asyncio.wait_for(host.apredict(value), spec.timeout))
-                    count = 1
+            job = await jobs.start(value)
         except QueueFull as exc:
             yield _sse({"type": "Busy", "message": str(exc)}, "error")
             return
-        except PredictFailed as exc:
-            yield _sse({"type": exc.type, "message": exc.message}, "error")
+        if isinstance(job, Event):
+            yield _sse({"type": "Interrupted", "message": "the container is shutting down; retry"}, "error")
             return
-        except TimeoutError:
-            yield _sse({"type": "Timeout", "message": f"predict ran past timeout={spec.timeout}s"}, "error")
-            return
+        deadline = time.monotonic() + spec.timeout
+        while True:
+            event = await jobs.next(job, deadline)
+            if event.kind in ("chunk", "result"):
+                count += 1
+                yield _sse(event.value)
+            elif event.kind == "end":
+                break
+            elif event.kind == "error":
+                yield _sse({"type": event.value.type, "message": event.value.message}, "error")
+                return
+            elif event.kind == "timeout":
+                yield _sse({"type": "Timeout", "message": f"predict ran past timeout={spec.timeout}s"}, "error")
+                return
+            else:
+                message = f"the container is shutting down past grace={jobs.grace:g}s; retry"
+                yield _sse({"type": "Interrupted", "message": message}, "error")
+                return
         yield _sse(
             {"id": request_id, "chunks": count, "predict_ms": round((time.perf_counter() - started) * 1000, 3)}, "done"
         )
@@ -178,6 +217,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         else int(os.environ.get("GPUSERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
     )
     app.state.host = host
+    app.state.jobs = jobs
     return BodyLimit(app, limit)
 
 

@@ -90,6 +90,20 @@ FAILURES = [
     Failure("cost-bad-gpu", (*COST, "--gpu", "H1000"), ExitStatus.USAGE, "--gpu 'H1000'"),
     Failure("cost-bad-profile", (*COST, "--profile", "{tmp}/profile.json"), ExitStatus.USAGE, "24 non-negative"),
     Failure("cost-bad-price-file", (*COST, "--prices", "{tmp}/prices.json"), ExitStatus.USAGE, "price file"),
+    Failure("cost-no-traffic", ("cost", "--seconds-per-request", "1"), ExitStatus.USAGE, "or --trace FILE"),
+    Failure("cost-bad-trace", ("cost", "--trace", "{tmp}/profile.json"), ExitStatus.USAGE, "no `timestamp` column"),
+    Failure(
+        "cost-trace-and-rate",
+        ("cost", "--trace", "{tmp}/trace.csv", "--requests-per-day", "5"),
+        ExitStatus.USAGE,
+        "give one",
+    ),
+    Failure(
+        "cost-trace-bad-time",
+        ("cost", "--trace", "{tmp}/trace.csv", "--seconds-per-request", "1"),
+        ExitStatus.USAGE,
+        "line 2",
+    ),
     Failure(
         "cost-plot-without-matplotlib",
         (*COST, "--gpu", "H100", "--plot", "{tmp}/cost.png"),
@@ -110,6 +124,7 @@ def places(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "foreign" / "keep.txt").write_text("not gpuserve's")
     (tmp_path / "profile.json").write_text("[1, 2]")
     (tmp_path / "prices.json").write_text('{"providers": {}')
+    (tmp_path / "trace.csv").write_text("timestamp,duration_s\nyesterday,1\n")
     return {"tmp": str(tmp_path), "bad": str(tmp_path / "bad.py"), "t4": str(tmp_path / "t4.py")}
 
 

@@ -23,7 +23,7 @@ image = (
 
 app = modal.App('faulty', image=image)
 
-# Model weights downloaded through the Hugging Face or torch caches persist here between containers.
+# Model weights (the spec's, and what the Hugging Face or torch caches download) persist here between containers.
 cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
 
 
@@ -44,12 +44,14 @@ class Faulty:
 
         self.host = ModelHost.from_ref('faulty:Faulty')
         self.host.setup()
+        if not modal.is_local():
+            cache.commit()  # weights fetched into the Volume are there for the next container
         self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
 
     @modal.exit()
     def shutdown(self) -> None:
-        """Scale-down, redeploys and preemption (SIGINT) all end here."""
-        self.host.shutdown()
+        """Scale-down, redeploys and preemption (SIGINT) all end here: drain for the grace, then shut down."""
+        self.host.stop(grace=30)
 
     @modal.method()
     def predict(

@@ -1,0 +1,34 @@
+"""One predict at a time, recording when each starts and ends: for RunPod's stop and drain tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import gpuserve
+
+
+def _record(event: str) -> None:
+    path = os.environ.get("LIFECYCLE_LOG")
+    if path:
+        with Path(path).open("a") as handle:
+            handle.write(f"{event} {os.getpid()}\n")
+
+
+@gpuserve.model(name="single", concurrency=1, timeout=60, grace=30)
+class Single:
+    def setup(self) -> None:
+        _record("setup")
+
+    def predict(self, seconds: float = 0.0, tag: str = "x") -> str:
+        _record(f"start:{tag}")
+        time.sleep(seconds)
+        _record(f"end:{tag}")
+        return tag
+
+    def on_preempt(self) -> None:
+        _record("on_preempt")
+
+    def shutdown(self) -> None:
+        _record("shutdown")
