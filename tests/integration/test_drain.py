@@ -181,3 +181,23 @@ def test_a_timed_out_predict_keeps_its_slot_and_then_fails_health(tmp_path: Path
     assert "still running 1 s after its timeout" in health.json()["error"]
     assert answer.status_code == 200
     assert answer.json()["timing"]["queue_ms"] > 1500, "the third predict ran while both slots were still busy"
+
+
+def test_streams_obey_the_timeout(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "gpuserve.cli", "serve", f"{ROOT}/tests/models/slowstream.py:SlowStream"]
+    with (
+        started([*command, "--port", str(port)], ROOT) as proc,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        wait_until(lambda: client.get("/health").status_code == 200, 60, "ready", proc)
+        collected = client.post("/predict", json={"input": {}})
+        started_at = time.monotonic()
+        with client.stream("POST", "/predict", json={"input": {}}, headers={"Accept": "text/event-stream"}) as events:
+            text = "".join(events.iter_text())
+        took = time.monotonic() - started_at
+    assert collected.status_code == 504 and collected.json()["error"]["type"] == "Timeout"
+    blocks = [b for b in text.strip().split("\n\n") if b]
+    assert blocks[0].startswith("data: ") and 1 <= len(blocks) - 1 <= 4  # a few chunks, then the error
+    assert blocks[-1].startswith("event: error") and '"type":"Timeout"' in blocks[-1]
+    assert took < 2.5, f"the stream ran {took:.1f} s with timeout=1"
