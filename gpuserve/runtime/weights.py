@@ -16,6 +16,7 @@ import argparse
 import fnmatch
 import hashlib
 import http.client
+import io
 import logging
 import os
 import shutil
@@ -189,6 +190,7 @@ def _hub_download(
                 allow_patterns=list(source.allow_patterns) if source.allow_patterns else None,
                 cache_dir=cache_dir,
                 local_dir=local_dir,
+                **({} if sys.stderr.isatty() else {"tqdm_class": _logged_progress(source.repo_id)}),
             )
         )
     except RevisionNotFoundError:
@@ -202,6 +204,22 @@ def _hub_download(
         ) from None
     except (HfHubHTTPError, OSError) as exc:
         raise WeightsError(f"{what}: the download failed ({type(exc).__name__}: {exc}). Retry the start.") from exc
+
+
+def _logged_progress(label: str) -> Any:
+    """huggingface_hub's progress bar class, turned into a log line per 10% of the files where no terminal is."""
+    from huggingface_hub.utils.tqdm import tqdm as hub_tqdm
+
+    class LoggedProgress(hub_tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **(kwargs | {"disable": True}))  # type: ignore[no-untyped-call]
+            self.logged = Progress(f"{label} files", total=kwargs.get("total"), stream=io.StringIO())
+
+        def update(self, n: float | None = 1) -> bool | None:
+            self.logged.advance(int(n or 0))
+            return super().update(n)  # type: ignore[no-any-return]
+
+    return LoggedProgress
 
 
 # URL -------------------------------------------------------------------------------------------------------------

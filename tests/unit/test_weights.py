@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import subprocess
 import sys
@@ -154,3 +155,15 @@ def test_importing_weights_loads_neither_the_hub_nor_a_lock_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_hub_download_progress_logs_each_tenth_of_the_files(caplog: pytest.LogCaptureFixture) -> None:
+    from gpuserve.runtime.weights import _logged_progress
+
+    caplog.set_level(logging.INFO, logger="gpuserve")
+    bar = _logged_progress("org/tiny")(total=20, desc="Fetching 20 files")
+    for _ in range(20):
+        bar.update(1)
+    bar.close()
+    lines = [r.getMessage() for r in caplog.records if "org/tiny files" in r.getMessage()]
+    assert [line.split(": ")[1].split("%")[0] for line in lines] == [str(p) for p in range(10, 101, 10)]
