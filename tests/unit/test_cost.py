@@ -262,7 +262,7 @@ def test_keep_warm_raises_cost_and_never_raises_cold_hits_while_containers_idle_
     requests: int, seconds: float
 ) -> None:
     """Where containers scale down between requests; under steady load a kept-warm one costs what one already on does,
-    less its cold starts, and can come out a little cheaper (hypothesis found such a case at 2,000/day of 20 s)."""
+    less its cold starts, and can come out a little cheaper (hypothesis found such a case with more traffic)."""
     scenario = steady(requests, seconds, days=1)
     base = estimate(BOOK, "modal", ("H100",), scenario, what_ifs=False)
     kept = estimate(BOOK, "modal", ("H100",), Scenario(scenario.requests, keep_warm=1), what_ifs=False)
