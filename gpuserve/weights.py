@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -39,6 +39,7 @@ class WeightsError(GpuserveError):
 
 class _Source(BaseModel):
     model_config = _FROZEN
+    _id_field: ClassVar[str]  # the field a kind is known by: its repo id, URL or path
 
     def _construct(self, **data: Any) -> None:
         """Validate as pydantic does, but refuse with a SpecError that names the field (more: kind, or a typo)."""
@@ -49,7 +50,8 @@ class _Source(BaseModel):
 
     @property
     def id(self) -> str:
-        raise NotImplementedError
+        """The source's id, as weights_path and duplicate checks know it."""
+        return str(getattr(self, self._id_field))
 
     @property
     def slug(self) -> str:
@@ -62,6 +64,7 @@ class _Source(BaseModel):
 class HuggingFace(_Source):
     """A Hugging Face Hub repository, fetched through huggingface_hub's cache (revisions, HF_TOKEN, offline mode)."""
 
+    _id_field: ClassVar[str] = "repo_id"
     kind: Literal["huggingface"] = "huggingface"
     repo_id: str = _guide(
         allowed=f"'name' or 'org/name' of letters, digits, '-', '_' and '.', at most {_REPO_ID_MAX} characters",
@@ -118,14 +121,11 @@ class HuggingFace(_Source):
                 raise ValueError(f"{pattern!r} is not a glob pattern")
         return value
 
-    @property
-    def id(self) -> str:
-        return self.repo_id
-
 
 class URL(_Source):
     """One file over HTTPS, downloaded once per cache, resumable, and checked against sha256 when given."""
 
+    _id_field: ClassVar[str] = "url"
     kind: Literal["url"] = "url"
     url: str = _guide(
         allowed="an https:// URL (http:// only for 127.0.0.1, ::1 or localhost), without user:password@",
@@ -163,10 +163,6 @@ class URL(_Source):
         return value.lower() if value is not None else None
 
     @property
-    def id(self) -> str:
-        return self.url
-
-    @property
     def filename(self) -> str:
         """The file's name on disk: the URL's last path segment, made safe; 'weights' when it has none."""
         name = unquote(urlsplit(self.url).path.rsplit("/", 1)[-1])
@@ -177,6 +173,7 @@ class URL(_Source):
 class Local(_Source):
     """Files shipped next to the model code, by a path relative to it."""
 
+    _id_field: ClassVar[str] = "path"
     kind: Literal["local"] = "local"
     path: str = _guide(
         allowed="a relative path inside the model's code directory, without '..'",
@@ -195,10 +192,6 @@ class Local(_Source):
         if normal == "." or normal.split("/")[0] == "..":
             raise ValueError("does not name something inside the code directory")
         return normal
-
-    @property
-    def id(self) -> str:
-        return self.path
 
 
 WeightSource: TypeAlias = Annotated[HuggingFace | URL | Local, Field(discriminator="kind")]
