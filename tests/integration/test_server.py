@@ -51,7 +51,9 @@ def hello() -> Iterator[Served]:
 
 
 def test_health_and_predict(hello: Served) -> None:
-    assert hello.client.get("/health").json() == {"status": "ready", "model": "hello"}
+    health = hello.client.get("/health").json()
+    assert (health["status"], health["model"]) == ("ready", "hello")
+    assert set(health["phases"]) == {"fetch", "load", "ready"} and health["phases"]["fetch"]["bytes"] == 0
     response = hello.client.post("/predict", json={"input": HELLO.good}, headers={"X-Request-ID": "req-1"})
     body = response.json()
     assert response.status_code == 200
