@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from .errors import Problem, SpecError
 from .signature import PredictSignature, inspect_predict
-from .spec import Image, ModelSpec, default_name, problems_from_validation
+from .spec import Image, Limits, ModelSpec, default_name, problems_from_validation
 from .weights import WeightSource
 
 T = TypeVar("T", bound=type)
@@ -37,6 +37,7 @@ def model(
     spot_notices: Literal["off", "aws", "gcp"] = ...,
     concurrency: int = ...,
     secrets: list[str] | tuple[str, ...] = ...,
+    limits: Limits | None = ...,
 ) -> Callable[[T], T]: ...
 
 

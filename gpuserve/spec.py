@@ -29,6 +29,8 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _APT = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+# Requests one slot may have waiting, when neither limits.max_queue nor GPUSERVE_MAX_QUEUE says otherwise.
+QUEUE_PER_SLOT = 64
 
 
 def option(default: Any = ..., *, allowed: str, hint: str, doc: str, **kwargs: Any) -> Any:
@@ -133,6 +135,71 @@ class Image(BaseModel):
 
     def _extend(self, **changes: Any) -> Image:
         return Image(**(self.model_dump() | changes))
+
+
+class Limits(BaseModel):
+    """What one server admits before predict sees a request: each limit has one answer, documented in its OpenAPI."""
+
+    model_config = _FROZEN
+
+    max_body_bytes: int = option(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=2**31,
+        allowed="bytes from 1024 to 2147483648",
+        hint="raise it for large inputs (better: pass a URL); GPUSERVE_MAX_BODY_BYTES overrides it at run time",
+        doc="Largest request body; a larger one is answered 413.",
+    )
+    max_queue: int | None = option(
+        None,
+        ge=0,
+        le=100_000,
+        allowed=f"None ({QUEUE_PER_SLOT} per concurrent slot) or a whole number from 0 to 100000",
+        hint="0 refuses whatever cannot run at once; GPUSERVE_MAX_QUEUE overrides it at run time",
+        doc="Requests waiting for a slot; one more is answered 503 with Retry-After.",
+    )
+    read_timeout: int = option(
+        30,
+        ge=1,
+        le=3600,
+        allowed="seconds from 1 to 3600",
+        hint="allow for the largest body on the slowest client you serve",
+        doc="Seconds a client may take to send its body; a slower one is answered 408.",
+    )
+    max_header_bytes: int = option(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        allowed="bytes from 1024 to 1048576",
+        hint="16384 fits every ordinary client; raise it only for very long bearer tokens or cookies",
+        doc="Largest request line plus headers the server buffers; a larger one is refused and its connection closed.",
+    )
+    keep_alive: int = option(
+        5,
+        ge=1,
+        le=300,
+        allowed="seconds from 1 to 300",
+        hint="set it above your load balancer's idle timeout only when the balancer reuses connections",
+        doc="Seconds an idle keep-alive connection stays open.",
+    )
+    max_connections: int = option(
+        1000,
+        ge=8,
+        le=100_000,
+        allowed="a whole number from 8 to 100000",
+        hint="raise it when many clients hold connections open; each one costs a file descriptor",
+        doc="Open connections and requests the server holds at once; past it, new requests are answered 503.",
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise SpecError("gpuserve.Limits", problems_from_validation(exc, prefix="limits.")) from None
+
+    def queue_for(self, concurrency: int) -> int:
+        """max_queue as declared, or its default for this many concurrent slots."""
+        return self.max_queue if self.max_queue is not None else QUEUE_PER_SLOT * concurrency
 
 
 def _gpu(value: object) -> GpuRequest | None:
@@ -248,6 +315,12 @@ class ModelSpec(BaseModel):
         hint='name the environment variables, e.g. secrets=["HF_TOKEN"]',
         doc="Environment variables the platform injects at run time, never baked into a build.",
     )
+    limits: Limits = option(
+        default_factory=Limits,
+        allowed="a gpuserve.Limits(...)",
+        hint="e.g. limits=gpuserve.Limits(max_body_bytes=1_000_000, max_queue=8)",
+        doc="Body size, queue length, client timeouts and connection limits of the model's HTTP server.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -297,6 +370,8 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
         field = prefix + (loc[0] if loc else "spec")
+        if field == "limits" and len(loc) > 1:  # limits passed as a dict: name the limit
+            field = f"limits.{loc[1]}"
         if field in {"image.pip", "image.apt", "image.env_vars"}:
             field = field.replace("env_vars", "env")
         message = str(err["msg"]).removeprefix("Value error, ")
@@ -313,8 +388,9 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
 
 def _guidance(field: str) -> tuple[str, str]:
     """What is allowed and the fix, as declared on the field itself."""
-    owner: type[BaseModel] = Image if field.startswith("image.") else ModelSpec
-    name = {"image.env": "env_vars"}.get(field, field.removeprefix("image."))
+    prefix, _, rest = field.partition(".")
+    owner: type[BaseModel] = {"image": Image, "limits": Limits}.get(prefix, ModelSpec) if rest else ModelSpec
+    name = {"image.env": "env_vars"}.get(field, rest or field)
     info = owner.model_fields.get(name)
     extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
     return str(extra.get("allowed", "")), str(extra.get("hint", ""))

@@ -17,10 +17,13 @@ image = (
 )
 
 
+GREEDY_BELOW = 0.01
+
+
 class Input(BaseModel):
     prompt: str = Field(description="Text to continue", min_length=1, max_length=4000, examples=["Once upon a time"])
     max_new_tokens: int = Field(32, ge=1, le=512, description="How many tokens to add")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 for greedy decoding (deterministic)")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="below 0.01 decodes greedily (deterministic)")
     seed: int = Field(0, ge=0, description="Random seed used when temperature > 0")
 
 
@@ -56,7 +59,7 @@ class TextGeneration:
         import torch
 
         encoded = self.tokenizer(inp.prompt, return_tensors="pt").to(self.device)
-        sampling = inp.temperature > 0
+        sampling = inp.temperature >= GREEDY_BELOW  # a tinier one divides the logits into infinities
         if sampling:
             torch.manual_seed(inp.seed)
         with torch.inference_mode():

@@ -42,18 +42,36 @@ PINS: dict[str, str] = {
     "modal": "1.6.4",
     "huggingface_hub": "2.4.0",
     "filelock": "4.3.1",
+    "prometheus_client": "0.26.0",
 }
 # What the runtime needs besides the server to fetch weights (only rendered for models that declare some).
 WEIGHTS_PACKAGES = ("huggingface_hub", "filelock")
 # Where image builds put bake=True weights, and the environment that tells the runtime to look there.
 BAKED_DIR = "/opt/gpuserve/weights"
-SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn")
+SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn", "prometheus_client")
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.14"
 CACHE_DIR = "/cache"
 
 
 _JSON_TO_PYTHON = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+
+
+def limits_summary(spec: ModelSpec, *, connections: bool = True) -> str:
+    """The HTTP server's limits as one table value (connections: the ones uvicorn enforces, where it serves)."""
+    limits = spec.limits
+    said = [
+        f"body {limits.max_body_bytes} B (413)",
+        f"queue {limits.queue_for(spec.concurrency)} (503)",
+        f"body read {limits.read_timeout} s (408)",
+    ]
+    if connections:
+        said += [
+            f"headers {limits.max_header_bytes} B",
+            f"keep-alive {limits.keep_alive} s",
+            f"connections {limits.max_connections}",
+        ]
+    return ", ".join(said)
 
 
 def python_type(schema: dict[str, Any]) -> str | None:

@@ -180,6 +180,7 @@ class CogTarget:
             "secrets": not_offered(
                 "Replicate has no secret store for a model's environment; they are unset at run time"
             ),
+            "limits": not_offered("cog's own server (coglet) takes the requests: its limits and queue apply"),
         }
 
     def render(self, app: LoadedApp) -> RenderedTarget:

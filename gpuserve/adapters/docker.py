@@ -16,6 +16,7 @@ from ._common import (
     base_image,
     code_copies,
     image_options,
+    limits_summary,
     requirements,
     runtime_copies,
     weight_ids,
@@ -83,6 +84,10 @@ class DockerTarget:
             ),
             "concurrency": runtime("the server runs this many predicts at once and queues the rest", spec.concurrency),
             "secrets": setting("`docker run -e NAME` at run time", ", ".join(spec.secrets) or "none"),
+            "limits": runtime(
+                "the server answers past them; uvicorn holds headers, keep-alive and connections to them",
+                limits_summary(spec),
+            ),
         }
 
     def render(self, app: LoadedApp) -> RenderedTarget:

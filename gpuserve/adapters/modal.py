@@ -18,6 +18,7 @@ from ._common import (
     bake_command,
     code_copies,
     header,
+    limits_summary,
     local_weights,
     python_type,
     requirements,
@@ -118,6 +119,11 @@ class ModalTarget:
             "spot_notices": not_offered("Modal handles preemption itself and signals it with SIGINT"),
             "concurrency": setting(concurrency, spec.concurrency),
             "secrets": setting("@app.cls(secrets=[...])", secrets),
+            "limits": runtime(
+                "the web endpoint's app answers past them; Modal's proxy holds the connections, so headers, "
+                "keep-alive and connection limits are Modal's",
+                limits_summary(spec, connections=False),
+            ),
         }
 
     def render(self, app: LoadedApp) -> RenderedTarget:

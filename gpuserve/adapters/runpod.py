@@ -173,6 +173,10 @@ class RunpodTarget:
             "spot_notices": not_offered("RunPod stops workers with SIGTERM; there is no cloud notice to watch"),
             "concurrency": setting("handler.py concurrency_modifier", spec.concurrency),
             "secrets": setting("endpoint.json env ({{ RUNPOD_SECRET_NAME }})", ", ".join(spec.secrets) or "none"),
+            "limits": not_offered(
+                "RunPod's API takes the requests and queues the jobs before the worker sees them: "
+                "its own payload limits and queue apply"
+            ),
         }
 
     def render(self, app: LoadedApp) -> RenderedTarget:

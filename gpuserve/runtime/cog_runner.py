@@ -12,15 +12,19 @@ message saying it was interrupted and can be retried, instead of keeping the con
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from . import logs
 from .host import InvalidInput, ModelHost, PredictFailed
 from .jobs import grace_seconds
 
@@ -74,10 +78,37 @@ class CogDrain:
             )
 
 
+def prediction_id() -> str:
+    """coglet's id of the prediction running in this context (its `_coglet_prediction_id`), else a fresh one."""
+    for var, value in contextvars.copy_context().items():
+        if var.name == "_coglet_prediction_id" and value:
+            return str(value)
+    return uuid.uuid4().hex
+
+
 class CogBridge:
     def __init__(self, host: ModelHost) -> None:
         self.host = host
         self.drain = CogDrain(host, os.environ.get("PORT"))
+        logs.configure()
+
+    @contextlib.contextmanager
+    def _logged(self) -> Iterator[None]:
+        """One log line per prediction, with coglet's prediction id as the request id."""
+        started = time.perf_counter()
+        status = "failed"
+        try:
+            yield
+            status = "succeeded"
+        finally:
+            logs.request(
+                request_id=prediction_id(),
+                model=self.host.spec.name,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                queue_ms=None,
+                batch_size=1,
+            )
 
     @classmethod
     def load(cls, app_ref: str) -> CogBridge:
@@ -91,41 +122,45 @@ class CogBridge:
 
     # Errors reach cog as the model's own exception, so its "error" reads "ValueError: ...".
     def predict(self, inputs: dict[str, Any]) -> Any:
-        future = self.host.spawn(self.host.predict, self._valid(inputs))
-        while True:
+        with self._logged():
+            future = self.host.spawn(self.host.predict, self._valid(inputs))
+            while True:
+                try:
+                    return future.result(timeout=POLL_SECONDS)
+                except FutureTimeout:
+                    self.drain.check()
+                except PredictFailed as exc:
+                    raise _original(exc) from None
+
+    def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
+        with self._logged():
             try:
-                return future.result(timeout=POLL_SECONDS)
-            except FutureTimeout:
-                self.drain.check()
+                for chunk in self.host.stream(self._valid(inputs)):
+                    yield chunk
+                    self.drain.check()
             except PredictFailed as exc:
                 raise _original(exc) from None
 
-    def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
-        try:
-            for chunk in self.host.stream(self._valid(inputs)):
-                yield chunk
-                self.drain.check()
-        except PredictFailed as exc:
-            raise _original(exc) from None
-
     async def apredict(self, inputs: dict[str, Any]) -> Any:
-        task = asyncio.ensure_future(self.host.apredict(self._valid(inputs)))
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
-                if done:
-                    return task.result()
-                self.drain.check()
-        except PredictFailed as exc:
-            raise _original(exc) from None
+        with self._logged():
+            task = asyncio.ensure_future(self.host.apredict(self._valid(inputs)))
+            try:
+                while True:
+                    done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
+                    if done:
+                        return task.result()
+                    self.drain.check()
+            except PredictFailed as exc:
+                raise _original(exc) from None
 
     async def astream(self, inputs: dict[str, Any]) -> AsyncIterator[Any]:
-        try:
-            async for chunk in self.host.astream(self._valid(inputs)):
-                yield chunk
-                self.drain.check()
-        except PredictFailed as exc:
-            raise _original(exc) from None
+        with self._logged():
+            try:
+                async for chunk in self.host.astream(self._valid(inputs)):
+                    yield chunk
+                    self.drain.check()
+            except PredictFailed as exc:
+                raise _original(exc) from None
 
     def _valid(self, inputs: dict[str, Any]) -> Any:
         try:

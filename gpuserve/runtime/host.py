@@ -26,6 +26,7 @@ from ..loader import load_app
 from ..signature import PredictSignature
 from ..spec import ModelSpec
 from .cache import configure_cache
+from .inputs import Invalid, validate_strict
 from .weights import cache_dir_from_env, fetch_all
 
 log = logging.getLogger("gpuserve")
@@ -237,10 +238,10 @@ class ModelHost:
                     }
                 ]
             )
-        try:
-            return model.model_validate(dict(raw))
-        except ValidationError as exc:
-            raise InvalidInput(validation_errors(exc)) from None
+        try:  # strictly, as the published schema reads: no `false` for a number, no infinity
+            return validate_strict(model, dict(raw), prefix=("input",))
+        except Invalid as exc:
+            raise InvalidInput(exc.errors) from None
 
     def encode(self, output: Any) -> Any:
         """The JSON-ready form of one output (or one streamed chunk), checked against its annotation."""

@@ -1,12 +1,73 @@
-"""Admission control for the HTTP server: a concurrency gate with a bounded queue, and a body-size cap."""
+"""Admission control for the HTTP server: the limits in force, a concurrency gate with a bounded queue, the body.
+
+The spec declares the limits (`gpuserve.Limits`); GPUSERVE_MAX_BODY_BYTES and GPUSERVE_MAX_QUEUE override
+the two an operator most often tunes, at run time, without a rebuild.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+from ..spec import Limits, ModelSpec
+
+DEFAULT_MAX_BODY_BYTES = Limits().max_body_bytes
+RETRY_AFTER_SECONDS = 1
+OVERRIDES = {"max_body_bytes": "GPUSERVE_MAX_BODY_BYTES", "max_queue": "GPUSERVE_MAX_QUEUE"}
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The limits one server enforces: the spec's, with the run-time overrides applied."""
+
+    max_body_bytes: int
+    max_queue: int
+    read_timeout: float
+    max_header_bytes: int
+    keep_alive: int
+    max_connections: int
+
+    @classmethod
+    def of(cls, spec: ModelSpec, env: Mapping[str, str] | None = None, **given: int | None) -> InForce:
+        """Given values (tests, embedders) win, then the environment's overrides, then the spec."""
+        env = os.environ if env is None else env
+
+        def override(field: str) -> int | None:
+            value = given.get(field)
+            if value is None and env.get(OVERRIDES[field], "").strip():
+                value = _whole_number(OVERRIDES[field], env[OVERRIDES[field]])
+            return value
+
+        limits = spec.limits
+        body, queue = override("max_body_bytes"), override("max_queue")
+        return cls(
+            max_body_bytes=body if body is not None else limits.max_body_bytes,
+            max_queue=queue if queue is not None else limits.queue_for(spec.concurrency),
+            read_timeout=float(limits.read_timeout),
+            max_header_bytes=limits.max_header_bytes,
+            keep_alive=limits.keep_alive,
+            max_connections=limits.max_connections,
+        )
+
+    def uvicorn(self) -> dict[str, Any]:
+        """The uvicorn.Config arguments that hold slow or greedy clients to these limits."""
+        return {
+            "http": "h11",  # h11 enforces the header size limit
+            "h11_max_incomplete_event_size": self.max_header_bytes,
+            "timeout_keep_alive": self.keep_alive,
+            "limit_concurrency": self.max_connections,
+            "server_header": False,
+            "access_log": False,  # gpuserve logs each request once, structured (runtime/logs.py)
+        }
+
+
+def _whole_number(name: str, text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"{name}={text!r} is not a whole number of 0 or more; unset it or set e.g. {name}=64")
+    return int(text)
 
 
 class QueueFull(Exception):
@@ -42,57 +103,44 @@ class Gate:
         self._slots.release()
 
 
-class BodyLimit:
-    """ASGI middleware: bodies over max_bytes answer 413 before predict sees them."""
+class BodyRefused(Exception):
+    """The body was over the limit (413) or too slow to arrive (408)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
-            return
-        # Read the whole body first (predict needs all of it anyway), then replay it to the app.
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
 
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            message: dict[str, Any] = await receive()
-            return message
+async def read_body(receive: Any, *, max_bytes: int, timeout: float, declared: bytes | None) -> bytes | None:
+    """The whole request body (predict needs all of it anyway), or None when the client went away.
 
-        await self.app(scope, replay, send)
-
-    async def _reject(self, send: Any) -> None:
-        message = f"request body is over {self.max_bytes} bytes; set GPUSERVE_MAX_BODY_BYTES to raise the limit"
-        body = json.dumps({"error": {"type": "PayloadTooLarge", "message": message}}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    Raises BodyRefused past max_bytes (before reading, when Content-Length says so) or past `timeout` seconds.
+    """
+    too_large = BodyRefused(
+        413,
+        "PayloadTooLarge",
+        f"request body is over {max_bytes} bytes; send less (a URL to the data), or raise "
+        "limits.max_body_bytes (GPUSERVE_MAX_BODY_BYTES at run time)",
+    )
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+    except TimeoutError:
+        raise BodyRefused(
+            408, "RequestTimeout", f"the body did not arrive within limits.read_timeout={timeout:g}s; send it faster"
+        ) from None
+    return b"".join(chunks)

@@ -14,9 +14,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from . import logs
 from .host import InvalidInput, ModelHost
 from .jobs import Event, Job, grace_seconds
 
@@ -43,6 +45,7 @@ class RunpodWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._interrupted: asyncio.Event | None = None
         self._draining = False
+        logs.configure()
 
     @classmethod
     def load(cls, app_ref: str) -> RunpodWorker:
@@ -126,6 +129,27 @@ class RunpodWorker:
             yield event.value
 
     async def _events(self, job: dict[str, Any]) -> AsyncIterator[Event]:
+        """The job's events, and one log line per job with RunPod's job id as the request id."""
+        started = time.perf_counter()
+        status = "cancelled"
+        try:
+            async for event in self._job_events(job):
+                if event.kind == "error":
+                    status = "failed"
+                yield event
+            if status == "cancelled":
+                status = "completed"
+        finally:
+            logs.request(
+                request_id=str(job.get("id")),
+                model=self.host.spec.name,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                queue_ms=None,
+                batch_size=1,
+            )
+
+    async def _job_events(self, job: dict[str, Any]) -> AsyncIterator[Event]:
         """The job's outputs as events; an error event carries RunPod's {"error": ...} and ends it."""
         self._loop = asyncio.get_running_loop()
         try:

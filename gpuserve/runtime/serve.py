@@ -92,7 +92,13 @@ def serve(app_ref: str, host: str = "127.0.0.1", port: int = 8000, log_level: st
     app = create_app(model_host)
     jobs: Jobs = app.app.state.jobs  # create_app wraps the FastAPI app in its body limit
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=CLOSE_SECONDS, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=CLOSE_SECONDS,
+        lifespan="on",
+        **app.app.state.limits.uvicorn(),  # header size, keep-alive, connections: gpuserve.Limits
     )
     DrainingServer(config, model_host, jobs).run()
     if model_host.busy_threads:  # answered as interrupted, still in the model's code: daemon threads end with us

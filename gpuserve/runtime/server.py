@@ -5,18 +5,25 @@ import json
 import logging
 import os
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, create_model
 
+from . import logs
+from .answers import ErrorResponse, error_json
+from .auth import Tokens
+from .front import Front
 from .host import ModelHost
+from .inputs import BadJSON, Invalid, parse_body
 from .jobs import Event, Jobs, grace_seconds
-from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, Gate, QueueFull
+from .limits import RETRY_AFTER_SECONDS, Gate, InForce, QueueFull
+from .metrics import CONTENT_TYPE, Metrics
+from .openapi import predict_responses, with_request_schema
+from .tracing import tracer_from_env
 
 log = logging.getLogger("gpuserve")
 
@@ -24,16 +31,6 @@ log = logging.getLogger("gpuserve")
 class Timing(BaseModel):
     queue_ms: float = Field(description="Time spent waiting for a free slot")
     predict_ms: float = Field(description="Time spent in predict")
-
-
-class ErrorBody(BaseModel):
-    type: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    id: str | None = None
-    error: ErrorBody
 
 
 class Health(BaseModel):
@@ -48,8 +45,12 @@ class Health(BaseModel):
 def _error(
     status: int, kind: str, message: str, request_id: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = ErrorResponse(id=request_id, error=ErrorBody(type=kind, message=message))
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+    return JSONResponse(error_json(kind, message, request_id), status_code=status, headers=headers)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -57,14 +58,33 @@ def _sse(data: Any, event: str | None = None) -> bytes:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes: int | None = None) -> Any:
-    """Build the ASGI app for one host. Setup runs in the background so /health can say "starting"."""
+def create_app(
+    host: ModelHost,
+    *,
+    max_queue: int | None = None,
+    max_body_bytes: int | None = None,
+    env: Mapping[str, str] | None = None,
+    tracer: Any = None,
+) -> Any:
+    """Build the ASGI app for one host. Setup runs in the background so /health can say "starting".
+
+    Limits, auth tokens and tracing are read from `env` (the process environment by default).
+    """
+    env = os.environ if env is None else env
     spec, signature = host.spec, host.signature
-    gate = Gate(
-        spec.concurrency,
-        max_queue if max_queue is not None else int(os.environ.get("GPUSERVE_MAX_QUEUE", 64 * spec.concurrency)),
-    )
+    limits = InForce.of(spec, env, max_queue=max_queue, max_body_bytes=max_body_bytes)
+    tokens = Tokens.from_env(env)
+    gate = Gate(spec.concurrency, limits.max_queue)
     jobs = Jobs(host, gate, grace_seconds(host))
+    metrics = Metrics(
+        model=spec.name,
+        in_flight=lambda: jobs.answering,
+        queue_depth=lambda: gate.waiting,
+        running=lambda: gate.running,
+        ready=lambda: 1 if host.ready else 0,
+        setup_seconds=lambda: host.setup_seconds or 0.0,
+    )
+    logs.configure()
     input_model = signature.input_model
     output_type: Any = list[signature.output_type] if signature.streaming else signature.output_type  # type: ignore[name-defined]
     has_required = any(f.is_required() for f in input_model.model_fields.values())
@@ -76,6 +96,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         setup_task = asyncio.create_task(asyncio.to_thread(host.setup))
         setup_task.add_done_callback(lambda t: t.cancelled() or t.exception())  # failure is kept in host.state
+        setup_task.add_done_callback(lambda _t: metrics.cold_starts.inc() if host.ready else None)
         try:
             yield
         finally:
@@ -96,24 +117,28 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         body = Health(status=host.state, model=spec.name, error=host.error, phases=host.phases or None)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if host.ready else 503)
 
-    @app.post(
-        "/predict",
-        response_model=response_model,
-        responses={
-            200: {
-                "content": {
-                    "text/event-stream": {
-                        "schema": {"type": "string", "description": "one `data:` event per chunk, then `event: done`"}
-                    }
-                }
-            },
-            500: {"model": ErrorResponse, "description": "predict raised"},
-            503: {"model": ErrorResponse, "description": "not ready, draining, or the queue is full"},
-            504: {"model": ErrorResponse, "description": "predict ran past the model's timeout"},
-        },
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}}
+        | ({401: {"model": ErrorResponse, "description": "no valid bearer token"}} if tokens else {}),  # type: ignore[dict-item]
     )
-    async def predict(body: request_model, request: Request) -> Any:  # type: ignore[valid-type]
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    async def metrics_text() -> Response:
+        return Response(metrics.scrape(), media_type=CONTENT_TYPE)
+
+    @app.post("/predict", response_model=response_model, responses=predict_responses(auth=tokens is not None))
+    async def predict(request: Request) -> Any:
+        request_id: str = request.state.request_id
+        if not _is_json(request.headers.get("content-type", "")):
+            message = "send the body as JSON with the header `Content-Type: application/json`"
+            return _error(415, "UnsupportedMediaType", message, request_id)
+        try:
+            body = parse_body(request_model, await request.body())
+        except BadJSON as exc:
+            return _error(400, "InvalidJSON", f"the body is not JSON in UTF-8: {exc}", request_id)
+        except Invalid as exc:
+            invalid = error_json("InvalidInput", str(exc), request_id) | {"detail": exc.errors}
+            return JSONResponse(invalid, status_code=422)
         if not host.ready:
             status = host.state if host.state != "ready" else "starting"
             return _error(
@@ -121,28 +146,29 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
                 "NotReady",
                 f"model is {status}" + (f": {host.error}" if host.error else ""),
                 request_id,
-                {"Retry-After": "1"},
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         value = body.input  # type: ignore[attr-defined]
         wants_events = "text/event-stream" in request.headers.get("accept", "")
         if wants_events:
             return StreamingResponse(
-                _events(value, request_id),
+                _events(value, request_id, request.state),
                 media_type="text/event-stream",
-                headers={"X-Request-ID": request_id, "Cache-Control": "no-cache"},
+                headers={"Cache-Control": "no-cache"},
             )
         async with jobs.answering_one():
-            return await _answer(value, request_id)
+            return await _answer(value, request_id, request.state)
 
-    async def _answer(value: BaseModel, request_id: str) -> JSONResponse:
+    async def _answer(value: BaseModel, request_id: str, state: Any) -> JSONResponse:
         queued = time.perf_counter()
         try:
             job = await jobs.start(value)
         except QueueFull as exc:
-            return _error(503, "Busy", str(exc), request_id, {"Retry-After": "1"})
+            return _error(503, "Busy", str(exc), request_id, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         if isinstance(job, Event):
             return _interrupted(request_id)
         started = time.perf_counter()
+        state.queue_seconds = started - queued
         deadline = time.monotonic() + spec.timeout
         chunks: list[Any] = []
         while True:
@@ -165,20 +191,18 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
             output = chunks
         done = time.perf_counter()
         timing = Timing(queue_ms=round((started - queued) * 1000, 3), predict_ms=round((done - started) * 1000, 3))
-        return JSONResponse(
-            {"id": request_id, "output": output, "timing": timing.model_dump()}, headers={"X-Request-ID": request_id}
-        )
+        return JSONResponse({"id": request_id, "output": output, "timing": timing.model_dump()})
 
     def _interrupted(request_id: str) -> JSONResponse:
         message = f"the container is shutting down and this request could not finish within grace={jobs.grace:g}s"
-        return _error(503, "Interrupted", message + "; retry it", request_id, {"Retry-After": "1"})
+        return _error(503, "Interrupted", message + "; retry it", request_id, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    async def _events(value: BaseModel, request_id: str) -> AsyncIterator[bytes]:
+    async def _events(value: BaseModel, request_id: str, state: Any) -> AsyncIterator[bytes]:
         async with jobs.answering_one():
-            async for event in _event_stream(value, request_id):
+            async for event in _event_stream(value, request_id, state):
                 yield event
 
-    async def _event_stream(value: BaseModel, request_id: str) -> AsyncIterator[bytes]:
+    async def _event_stream(value: BaseModel, request_id: str, state: Any) -> AsyncIterator[bytes]:
         started = time.perf_counter()
         count = 0
         try:
@@ -189,6 +213,7 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
         if isinstance(job, Event):
             yield _sse({"type": "Interrupted", "message": "the container is shutting down; retry"}, "error")
             return
+        state.queue_seconds = time.perf_counter() - started
         deadline = time.monotonic() + spec.timeout
         while True:
             event = await jobs.next(job, deadline)
@@ -211,14 +236,13 @@ def create_app(host: ModelHost, *, max_queue: int | None = None, max_body_bytes:
             {"id": request_id, "chunks": count, "predict_ms": round((time.perf_counter() - started) * 1000, 3)}, "done"
         )
 
-    limit = (
-        max_body_bytes
-        if max_body_bytes is not None
-        else int(os.environ.get("GPUSERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-    )
+    app.openapi = with_request_schema(app, request_model, auth=tokens is not None)  # type: ignore[method-assign]
     app.state.host = host
     app.state.jobs = jobs
-    return BodyLimit(app, limit)
+    app.state.metrics = metrics
+    app.state.limits = limits
+    tracer = tracer if tracer is not None else tracer_from_env(spec.name, env)
+    return Front(app, model=spec.name, limits=limits, tokens=tokens, metrics=metrics, tracer=tracer)
 
 
 async def _collect(chunks: AsyncIterator[Any]) -> list[Any]:

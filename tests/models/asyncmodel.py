@@ -1,7 +1,9 @@
 """An async model with keyword inputs: async def predict and an async generator would both be awaited."""
 
 import asyncio
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 import gpuserve
 
@@ -11,7 +13,9 @@ class AsyncEcho:
     async def setup(self) -> None:
         self.prefix = "echo"
 
-    async def predict(self, text: str, mode: Literal["upper", "lower"] = "upper", repeat: int = 1) -> list[str]:
+    async def predict(
+        self, text: str, mode: Literal["upper", "lower"] = "upper", repeat: Annotated[int, Field(ge=1, le=8)] = 1
+    ) -> list[str]:
         await asyncio.sleep(0)
         value = text.upper() if mode == "upper" else text.lower()
         return [f"{self.prefix}:{value}"] * repeat

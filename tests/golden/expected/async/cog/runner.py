@@ -20,7 +20,7 @@ class Runner(BaseRunner):
         self,
         text: str = Input(),
         mode: str = Input(default='upper', choices=['upper', 'lower']),
-        repeat: int = Input(default=1),
+        repeat: int = Input(default=1, ge=1, le=8),
     ) -> list[str]:
         inputs = {'text': text, 'mode': mode, 'repeat': repeat}
         return await bridge.apredict(inputs)

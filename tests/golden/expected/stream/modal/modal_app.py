@@ -15,6 +15,7 @@ image = (
         'packaging==26.3',
         'fastapi==0.165.0',
         'uvicorn==0.54.0',
+        'prometheus_client==0.26.0',
     )
     .env({'GPUSERVE_CACHE_DIR': '/cache'})
     # Code last: Modal adds local sources at container start, after every build step.

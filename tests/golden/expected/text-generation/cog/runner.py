@@ -24,7 +24,7 @@ class Runner(BaseRunner):
         self,
         prompt: str = Input(description='Text to continue', min_length=1, max_length=4000),
         max_new_tokens: int = Input(description='How many tokens to add', default=32, ge=1, le=512),
-        temperature: float = Input(description='0 for greedy decoding (deterministic)', default=0.0, ge=0.0, le=2.0),
+        temperature: float = Input(description='below 0.01 decodes greedily (deterministic)', default=0.0, ge=0.0, le=2.0),
         seed: int = Input(description='Random seed used when temperature > 0', default=0, ge=0),
     ) -> Output:
         inputs = {'prompt': prompt, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'seed': seed}

@@ -15,6 +15,7 @@ image = (
         'packaging==26.3',
         'fastapi==0.165.0',
         'uvicorn==0.54.0',
+        'prometheus_client==0.26.0',
         'torch==2.13.0',
         'transformers==5.23.0',
         'tokenizers==0.23.3',
