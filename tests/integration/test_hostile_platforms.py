@@ -11,7 +11,7 @@ import httpx
 from gpuserve.adapters._common import PINS
 from tests.apps import HELLO
 from tests.integration.conftest import build_elsewhere
-from tests.proc import free_port, started, wait_until
+from tests.proc import free_port, output_of, started, wait_until
 from tests.venvs import python_of, requirement_lines, venv_for
 
 HUGE = "a" * 200_000
@@ -55,6 +55,10 @@ def test_runpod_local_api_answers_every_hostile_input_as_a_failed_job(tmp_path: 
                 assert answer.status_code == 422, (name, answer.status_code)
         good = client.post("/runsync", json={"input": HELLO.good}).json()
         assert good["status"] == "COMPLETED" and good["output"] == HELLO.expected
+        proc.terminate()
+        proc.wait(timeout=30)
+        logged = [json.loads(line) for line in output_of(proc).splitlines() if line.startswith('{"')]
+    assert any(entry.get("request_id") == good["id"] for entry in logged), "no log line with the job id"
 
 
 def test_cog_server_answers_every_hostile_input_with_its_422_or_a_failure(tmp_path: Path) -> None:
@@ -87,3 +91,7 @@ def test_cog_server_answers_every_hostile_input_with_its_422_or_a_failure(tmp_pa
                 assert answer.status_code in (400, 422), (name, answer.status_code)
         good = client.post("/predictions", json={"input": HELLO.good}).json()
         assert good["status"] == "succeeded" and good["output"] == HELLO.expected
+        proc.terminate()
+        proc.wait(timeout=30)
+        seen = output_of(proc) + good.get("logs", "")
+    assert good["id"] in seen, "no log line with the prediction id"
