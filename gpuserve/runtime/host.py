@@ -14,7 +14,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +30,8 @@ from .inputs import Invalid, validate_strict
 from .weights import cache_dir_from_env, fetch_all
 
 log = logging.getLogger("gpuserve")
+# Seconds stop() leaves requests answered as interrupted to reach their clients.
+ANSWER_SECONDS = 2.0
 
 State = Literal["starting", "ready", "failed", "draining", "stopped"]
 
@@ -78,6 +80,8 @@ class ModelHost:
         # Sync predicts run on daemon threads of their own, counted: a predict answered as interrupted may still
         # be inside the model's code when the process exits, and must not hold the exit (a pool's threads would).
         self._busy = 0
+        self._in_flight: list[Callable[[], int]] = []
+        self._interrupters: list[Callable[[], None]] = []
         self._busy_lock = threading.Lock()
 
     @classmethod
@@ -167,12 +171,20 @@ class ModelHost:
             log.exception("gpuserve: on_preempt of %s raised", self.cls.__name__)
 
     def stop(self, grace: float) -> None:
-        """Where the platform gives no listener to drain (Modal's exit hook): stop, checkpoint, wait, shut down."""
+        """Where the platform owns the signal (Modal's exit hook): stop, checkpoint, wait, interrupt, shut down."""
         self.drain()
         self.preempted()
         if not self.wait_idle(grace):
-            log.warning("gpuserve: %d predict(s) still running after %g s; shutting down", self._busy, grace)
+            log.warning("gpuserve: work still running after %g s: answering it as interrupted", grace)
+            for interrupt in self._interrupters:
+                interrupt()
+            self.wait_idle(ANSWER_SECONDS)
         self.shutdown()
+
+    def track(self, in_flight: Callable[[], int], interrupt: Callable[[], None]) -> None:
+        """Let a server's requests count as work in flight for stop(), and be answered as interrupted by it."""
+        self._in_flight.append(in_flight)
+        self._interrupters.append(interrupt)
 
     def mark_stuck(self, message: str) -> None:
         """A predict outlived its timeout by the grace period: say so on /health, so the platform replaces us."""
@@ -188,9 +200,12 @@ class ModelHost:
     def wait_idle(self, seconds: float) -> bool:
         """Block until no predict thread runs, for at most `seconds`. True when idle."""
         deadline = time.monotonic() + seconds
-        while self._busy and time.monotonic() < deadline:
+        while self._working() and time.monotonic() < deadline:
             time.sleep(0.05)
-        return not self._busy
+        return not self._working()
+
+    def _working(self) -> int:
+        return self._busy + sum(count() for count in self._in_flight)
 
     def spawn(self, fn: Any, *args: Any) -> Future[Any]:
         """Run fn(*args) on a daemon thread; its result or exception arrives on the future."""

@@ -79,13 +79,20 @@ class Jobs:
         self.grace = grace
         self.answering = 0  # requests that have not had their answer yet: what a drain waits for
         self._interrupted: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._watchers: set[asyncio.Task[None]] = set()
+        host.track(lambda: self.answering, self._interrupt_from_any_thread)
 
     @property
     def interrupted(self) -> asyncio.Event:
         if self._interrupted is None:  # made on the serving loop
             self._interrupted = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
         return self._interrupted
+
+    def _interrupt_from_any_thread(self) -> None:
+        if self._loop is not None and self._interrupted is not None:
+            self._loop.call_soon_threadsafe(self._interrupted.set)
 
     @contextlib.asynccontextmanager
     async def answering_one(self) -> AsyncIterator[None]:

@@ -201,3 +201,35 @@ def test_streams_obey_the_timeout(tmp_path: Path) -> None:
     assert blocks[0].startswith("data: ") and 1 <= len(blocks) - 1 <= 4  # a few chunks, then the error
     assert blocks[-1].startswith("event: error") and '"type":"Timeout"' in blocks[-1]
     assert took < 2.5, f"the stream ran {took:.1f} s with timeout=1"
+
+
+def test_the_exit_hook_drain_answers_the_web_endpoint_as_interrupted(tmp_path: Path) -> None:
+    """Modal's exit hook calls ModelHost.stop: its web app (the same ASGI app) drains as the local server does."""
+    import uvicorn
+
+    from gpuserve.runtime import ModelHost
+    from gpuserve.runtime.server import create_app
+
+    host = ModelHost.from_ref(DRAINABLE)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(host), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client, ThreadPoolExecutor(2) as pool:
+            wait_until(lambda: client.get("/health").status_code == 200, 30, "ready")
+            quick = pool.submit(client.post, "/predict", json={"input": {"seconds": 0.5, "tag": "quick"}})
+            slow = pool.submit(client.post, "/predict", json={"input": {"seconds": 6, "tag": "slow"}})
+            time.sleep(0.3)
+            stopped_at = time.monotonic()
+            host.stop(grace=1.5)
+            took = time.monotonic() - stopped_at
+            late = client.post("/predict", json={"input": {"tag": "late"}})
+            answers = quick.result(), slow.result()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert answers[0].status_code == 200 and answers[0].json()["output"] == {"tag": "quick"}
+    assert answers[1].status_code == 503 and answers[1].json()["error"]["type"] == "Interrupted"
+    assert late.status_code == 503 and late.headers["Retry-After"] == "1"
+    assert took < 4 and host.state == "stopped"
