@@ -143,15 +143,7 @@ class ModelHost:
                 return
             self._shut_down = True
             self.state = "stopped"
-            hook = getattr(self._instance, "shutdown", None) if self._instance is not None else None
-            if hook is None:
-                return
-            try:
-                result = hook()
-                if asyncio.iscoroutine(result):
-                    asyncio.run(result)
-            except Exception:
-                log.exception("gpuserve: shutdown of %s raised", self.cls.__name__)
+            self._call_hook("shutdown")
 
     def drain(self) -> None:
         """Stop taking new work (a signal arrived); work in flight finishes."""
@@ -160,7 +152,11 @@ class ModelHost:
 
     def preempted(self) -> None:
         """Call the model's optional on_preempt() (checkpoint now: the container is about to go)."""
-        hook = getattr(self._instance, "on_preempt", None) if self._instance is not None else None
+        self._call_hook("on_preempt")
+
+    def _call_hook(self, name: str) -> None:
+        """Run the model's optional hook (sync or async); what it raises is logged, never raised: we are stopping."""
+        hook = getattr(self._instance, name, None) if self._instance is not None else None
         if hook is None:
             return
         try:
@@ -168,7 +164,7 @@ class ModelHost:
             if asyncio.iscoroutine(result):
                 asyncio.run(result)
         except Exception:
-            log.exception("gpuserve: on_preempt of %s raised", self.cls.__name__)
+            log.exception("gpuserve: %s of %s raised", name, self.cls.__name__)
 
     def stop(self, grace: float) -> None:
         """Where the platform owns the signal (Modal's exit hook): stop, checkpoint, wait, interrupt, shut down."""
