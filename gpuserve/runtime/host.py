@@ -206,14 +206,19 @@ class ModelHost:
     def spawn(self, fn: Any, *args: Any) -> Future[Any]:
         """Run fn(*args) on a daemon thread; its result or exception arrives on the future."""
         future: Future[Any] = Future()
+        with self._busy_lock:
+            self._busy += 1
 
         def run() -> None:
-            with self._busy_lock:
-                self._busy += 1
             try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
+                if not future.set_running_or_notify_cancel():
+                    return  # its caller gave up before it started: nothing to run
+                try:
+                    result = fn(*args)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)  # a running future cannot be cancelled any more
             finally:
                 with self._busy_lock:
                     self._busy -= 1

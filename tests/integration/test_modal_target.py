@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gpuserve.adapters._common import PINS
+from gpuserve.gpus import GPU_TYPES
 from gpuserve.loader import load_app
 from tests.apps import ALL, FAULTY, LIFECYCLE, ROOT, STREAM, Case
 from tests.integration.conftest import build_elsewhere
@@ -133,6 +134,7 @@ def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:
 
 
 PROBED_SPECS: dict[str, dict[str, Any]] = {
+    **{f"gpu-{name.lower()}": {"gpu": name} for name in GPU_TYPES},
     "fallback-a10-l4": {"gpu": ["A10", "L4"]},
     "rtx-pro-6000-x2": {"gpu": "RTX-PRO-6000:2"},
     "a100-40gb-alias": {"gpu": "A100"},
@@ -157,6 +159,7 @@ def test_modal_registers_gpu_names_and_startup_timeout(key: str, tmp_path: Path)
     registered = json.loads(probe.stdout)
     spec = app.spec
     expected_gpu = {
+        **{f"gpu-{name.lower()}": name for name in GPU_TYPES},
         "fallback-a10-l4": ["A10", "L4"],
         "rtx-pro-6000-x2": "RTX-PRO-6000:2",
         "a100-40gb-alias": "A100-40GB",

@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 import gpuserve
 from gpuserve.runtime import ModelHost
 from gpuserve.runtime.host import ANSWER_SECONDS
@@ -55,3 +57,20 @@ def test_stop_gives_up_waiting_after_the_grace() -> None:
     host.stop(grace=0.3)
     assert time.monotonic() - started < 0.3 + ANSWER_SECONDS + 0.5  # the grace, then time to answer; not the 2 s
     assert Stoppable.events == ["setup", "on_preempt", "shutdown"]
+
+
+def test_cancelling_predicts_as_they_start_raises_nothing_in_their_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that gives up (RunPod's stop, a drain) cancels the future: the thread must not then fail to set it."""
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    host = ModelHost(Stoppable)
+
+    async def give_up_at_once() -> None:
+        for _ in range(300):
+            task = asyncio.ensure_future(host.in_thread(time.sleep, 0.001))
+            await asyncio.sleep(0)
+            task.cancel()
+
+    asyncio.run(give_up_at_once())
+    assert host.wait_idle(5)
+    assert failures == []
