@@ -9,8 +9,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
-    JsonValue,
     PlainSerializer,
     ValidationError,
     field_validator,
@@ -19,6 +17,7 @@ from pydantic import (
 
 from .errors import Problem, SpecError
 from .gpus import GPU_TYPES, MAX_GPU_COUNT, GpuRequest, parse_gpu
+from .options import guidance, option
 from .weights import WeightSource, duplicate_ids
 
 PYTHON_VERSIONS: tuple[str, ...] = ("3.11", "3.12", "3.13")
@@ -31,14 +30,6 @@ _APT = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$")
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 # Requests one slot may have waiting, when neither limits.max_queue nor GPUSERVE_MAX_QUEUE says otherwise.
 QUEUE_PER_SLOT = 64
-
-
-def option(default: Any = ..., *, allowed: str, hint: str, doc: str, **kwargs: Any) -> Any:
-    """A spec field with its guidance attached, so errors, docs and the decorator read one declaration."""
-    extra: dict[str, JsonValue] = {"allowed": allowed, "hint": hint}
-    if "default_factory" in kwargs:
-        return Field(description=doc, json_schema_extra=extra, **kwargs)
-    return Field(default, description=doc, json_schema_extra=extra, **kwargs)
 
 
 def _check_requirement(text: str) -> str:
@@ -390,7 +381,4 @@ def _guidance(field: str) -> tuple[str, str]:
     """What is allowed and the fix, as declared on the field itself."""
     prefix, _, rest = field.partition(".")
     owner: type[BaseModel] = {"image": Image, "limits": Limits}.get(prefix, ModelSpec) if rest else ModelSpec
-    name = {"image.env": "env_vars"}.get(field, rest or field)
-    info = owner.model_fields.get(name)
-    extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
-    return str(extra.get("allowed", "")), str(extra.get("hint", ""))
+    return guidance(owner, {"image.env": "env_vars"}.get(field, rest or field))

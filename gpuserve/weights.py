@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import GpuserveError, Problem, SpecError
+from .options import guidance, option
 
 # Hugging Face's own rule (huggingface_hub.utils.validate_repo_id): "name" or "org/name" of letters, digits, - _ .
 _REPO_ID = re.compile(r"^(\w[\w.-]*/)?\w[\w.-]*$", re.ASCII)
@@ -26,11 +27,6 @@ _REPO_ID_MAX = 96
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-def _guide(default: Any = ..., *, allowed: str, hint: str) -> Any:
-    """A field with what is allowed and the fix attached, read back when it is refused."""
-    return Field(default, json_schema_extra={"allowed": allowed, "hint": hint})
 
 
 class WeightsError(GpuserveError):
@@ -66,21 +62,21 @@ class HuggingFace(_Source):
 
     _id_field: ClassVar[str] = "repo_id"
     kind: Literal["huggingface"] = "huggingface"
-    repo_id: str = _guide(
+    repo_id: str = option(
         allowed=f"'name' or 'org/name' of letters, digits, '-', '_' and '.', at most {_REPO_ID_MAX} characters",
         hint='copy it from the model page, e.g. gpuserve.HuggingFace("openai-community/gpt2")',
     )
-    revision: str | None = _guide(
+    revision: str | None = option(
         None,
         allowed="None (the default branch), a branch, a tag or a commit hash",
         hint='pin a commit hash for reproducible deploys, e.g. revision="607a30d7..."',
     )
-    allow_patterns: tuple[str, ...] | None = _guide(
+    allow_patterns: tuple[str, ...] | None = option(
         None,
         allowed="None (every file) or a non-empty list of glob patterns",
         hint='e.g. allow_patterns=["*.json", "*.safetensors"]',
     )
-    bake: bool = _guide(False, allowed="True or False", hint="bake=True puts the files in the image at build time")
+    bake: bool = option(False, allowed="True or False", hint="bake=True puts the files in the image at build time")
 
     def __init__(
         self,
@@ -127,16 +123,16 @@ class URL(_Source):
 
     _id_field: ClassVar[str] = "url"
     kind: Literal["url"] = "url"
-    url: str = _guide(
+    url: str = option(
         allowed="an https:// URL (http:// only for 127.0.0.1, ::1 or localhost), without user:password@",
         hint="serve the file over https; pass credentials at run time, never in the URL",
     )
-    sha256: str | None = _guide(
+    sha256: str | None = option(
         None,
         allowed="None or 64 hexadecimal characters",
         hint="run `sha256sum FILE` on a good copy and paste the first column",
     )
-    bake: bool = _guide(False, allowed="True or False", hint="bake=True puts the file in the image at build time")
+    bake: bool = option(False, allowed="True or False", hint="bake=True puts the file in the image at build time")
 
     def __init__(self, url: str, *, sha256: str | None = None, bake: bool = False, **more: Any) -> None:
         self._construct(url=url, sha256=sha256, bake=bake, **more)
@@ -175,7 +171,7 @@ class Local(_Source):
 
     _id_field: ClassVar[str] = "path"
     kind: Literal["local"] = "local"
-    path: str = _guide(
+    path: str = option(
         allowed="a relative path inside the model's code directory, without '..'",
         hint='put the files next to your code and name them, e.g. gpuserve.Local("./weights")',
     )
@@ -210,22 +206,13 @@ def _problems(owner: type[BaseModel], exc: ValidationError) -> list[Problem]:
     problems = []
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "source"
-        info = owner.model_fields.get(field)
-        extra = info.json_schema_extra if info is not None and isinstance(info.json_schema_extra, dict) else {}
+        allowed, hint = guidance(owner, field)
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            options = ", ".join(name for name in owner.model_fields if name != "kind")
-            extra = {"allowed": options, "hint": "check the spelling"}
+            allowed = ", ".join(name for name in owner.model_fields if name != "kind")
+            hint = "check the spelling"
             message = f"is not an option of gpuserve.{owner.__name__}"
-        problems.append(
-            Problem(
-                field=field,
-                value=err.get("input"),
-                message=message,
-                allowed=str(extra.get("allowed", "")),
-                hint=str(extra.get("hint", "")),
-            )
-        )
+        problems.append(Problem(field=field, value=err.get("input"), message=message, allowed=allowed, hint=hint))
     return problems
 
 

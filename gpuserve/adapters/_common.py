@@ -23,6 +23,7 @@ RUNTIME_MODULES: tuple[str, ...] = (
     "__init__.py",
     "py.typed",
     "errors.py",
+    "options.py",
     "gpus.py",
     "spec.py",
     "decorator.py",
