@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from ..adapters import target_names
-from ._app import load_or_exit
+from ..loader import load_app
 
 
 @click.command("build")
@@ -30,7 +30,7 @@ def command(app: str, targets: tuple[str, ...], out: Path | None) -> None:
     """Render APP into a directory that deploys unchanged on a target."""
     from ..build import build
 
-    loaded = load_or_exit(app)
+    loaded = load_app(app)
     chosen = target_names() if "all" in targets else list(dict.fromkeys(targets))
     nested = out is None or len(chosen) > 1 or "all" in targets
     base = out or Path("build")

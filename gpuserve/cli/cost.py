@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..cost.prices import DEFAULT_MAX_AGE_DAYS
+from ..loader import load_app
 from . import ExitStatus, fail
-from ._app import load_or_exit
 
 PROVIDERS = ("modal", "runpod", "replicate")
 
@@ -122,7 +122,7 @@ def command(
     from ..cost import compare, load_prices, report, sweep, workload
     from ..gpus import parse_gpu
 
-    spec = load_or_exit(app).spec if app else None
+    spec = load_app(app).spec if app else None
     try:
         request = parse_gpu(gpu) if gpu else (spec.gpu if spec else None)
     except ValueError as exc:

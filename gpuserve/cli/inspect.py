@@ -5,7 +5,7 @@ import json
 import click
 
 from ..adapters import target_names
-from ._app import load_or_exit
+from ..loader import load_app
 
 
 @click.command("inspect")
@@ -18,7 +18,7 @@ from ._app import load_or_exit
 )
 def command(app: str, target: str | None) -> None:
     """Print APP's resolved spec and its input and output JSON schemas, or its option table for a target."""
-    loaded = load_or_exit(app)
+    loaded = load_app(app)
     if target is not None:
         from ..adapters.table import markdown, option_table
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
+from ..loader import load_app
 from . import ExitStatus, fail
-from ._app import load_or_exit
 
 
 @click.command("run")
@@ -27,7 +27,7 @@ def command(app: str, input_json: str) -> None:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"--input is not JSON: {exc}", ExitStatus.USAGE)
-    loaded = load_or_exit(app)
+    loaded = load_app(app)
     host = ModelHost(loaded.cls)
     try:
         value = host.validate(raw)

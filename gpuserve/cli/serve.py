@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import load_or_exit
+from ..loader import load_app
 
 
 @click.command("serve")
@@ -16,7 +16,7 @@ from ._app import load_or_exit
 )
 def command(app: str, host: str, port: int, log_level: str) -> None:
     """Serve APP: GET /health, POST /predict, /openapi.json and /docs."""
-    load_or_exit(app)  # report load and spec errors before uvicorn starts
+    load_app(app)  # report load and spec errors before uvicorn starts
     from ..runtime.serve import serve
 
     serve(app, host=host, port=port, log_level=log_level)
