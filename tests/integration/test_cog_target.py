@@ -18,6 +18,7 @@ import yaml
 from gpuserve.adapters._common import PINS
 from tests.apps import ALL, FAULTY, LIFECYCLE, STREAM, Case
 from tests.integration.conftest import build_elsewhere
+from tests.integration.test_runpod_target import CaseEnv, LocalOutput
 from tests.proc import free_port, output_of, started, stop, wait_until
 from tests.venvs import requirement_lines, venv_for
 
@@ -69,7 +70,9 @@ def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tupl
 
 
 @pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
-def test_cog_server_answers_like_the_local_server(case: Case, tmp_path: Path, case_env, local_output) -> None:  # type: ignore[no-untyped-def]
+def test_cog_server_answers_like_the_local_server(
+    case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
+) -> None:
     with cog_server(case, tmp_path, case_env(case) | {"LIFECYCLE_LOG": str(tmp_path / "log")}) as (
         _proc,
         client,
@@ -87,7 +90,7 @@ def test_cog_server_answers_like_the_local_server(case: Case, tmp_path: Path, ca
         assert [d["loc"] for d in bad.json()["detail"]] == [["body", "input", case.bad_field]]
 
 
-def test_constraint_violations_name_the_field(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_constraint_violations_name_the_field(tmp_path: Path, case_env: CaseEnv) -> None:
     from tests.apps import HELLO
 
     with cog_server(HELLO, tmp_path, case_env(HELLO)) as (_proc, client, _dir):
@@ -101,14 +104,14 @@ def test_constraint_violations_name_the_field(tmp_path: Path, case_env) -> None:
         assert missing == [{"loc": ["body", "input", "name"], "msg": "Field required", "type": "value_error.missing"}]
 
 
-def test_failures_are_reported_and_serving_goes_on(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_failures_are_reported_and_serving_goes_on(tmp_path: Path, case_env: CaseEnv) -> None:
     with cog_server(FAULTY, tmp_path, case_env(FAULTY)) as (_proc, client, _dir):
         failed = post(client, {"input": {"fail": True, "message": "bad weights"}}).json()
         assert failed["status"] == "failed" and failed["error"].endswith("ValueError: bad weights")
         assert post(client, {"input": {}}).json()["output"] == {"calls": 2}
 
 
-def test_streaming_chunks_arrive_as_events(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_streaming_chunks_arrive_as_events(tmp_path: Path, case_env: CaseEnv) -> None:
     with cog_server(STREAM, tmp_path, case_env(STREAM)) as (_proc, client, _dir):
         with client.stream(
             "POST", "/predictions", json={"input": {"count": 3}}, headers={"Accept": "text/event-stream"}
@@ -124,7 +127,7 @@ def test_streaming_chunks_arrive_as_events(tmp_path: Path, case_env) -> None:  #
         assert events[-1]["event"] == "completed"
 
 
-def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case_env: CaseEnv) -> None:
     log = tmp_path / "log"
     with cog_server(LIFECYCLE, tmp_path, case_env(LIFECYCLE) | {"LIFECYCLE_LOG": str(log)}) as (proc, client, _dir):
         result: dict[str, Any] = {}
@@ -143,7 +146,7 @@ def test_sigterm_finishes_the_prediction_then_runs_shutdown(tmp_path: Path, case
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
 
 
-def test_the_decorator_alone_admits_n_at_once(tmp_path: Path, case_env) -> None:  # type: ignore[no-untyped-def]
+def test_the_decorator_alone_admits_n_at_once(tmp_path: Path, case_env: CaseEnv) -> None:
     """cog.yaml has no concurrency.max: @concurrent(max=2) on run() is what lets two predictions overlap."""
     directory_config = build_elsewhere(LIFECYCLE, "cog", tmp_path / "probe")
     assert "concurrency" not in yaml.safe_load((directory_config / "cog.yaml").read_text())

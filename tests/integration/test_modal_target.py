@@ -16,10 +16,12 @@ from gpuserve.gpus import GPU_TYPES
 from gpuserve.loader import load_app
 from tests.apps import ALL, FAULTY, LIFECYCLE, ROOT, STREAM, Case
 from tests.integration.conftest import build_elsewhere
+from tests.integration.test_runpod_target import CaseEnv, LocalOutput
 from tests.proc import free_port, started, wait_until
 from tests.venvs import python_of, requirement_lines, venv_for
 
 PROBE = ROOT / "tests" / "modal_probe.py"
+ModalDir = tuple[Case, Path, str, dict[str, str]]
 DRIVER = ROOT / "tests" / "modal_driver.py"
 
 
@@ -34,7 +36,7 @@ def run(python: str, args: list[str], cwd: Path, env: dict[str, str]) -> subproc
 
 
 @pytest.fixture
-def modal_dir(request: pytest.FixtureRequest, tmp_path: Path, case_env) -> tuple[Case, Path, str, dict[str, str]]:  # type: ignore[no-untyped-def]
+def modal_dir(request: pytest.FixtureRequest, tmp_path: Path, case_env: CaseEnv) -> ModalDir:
     case: Case = request.param
     directory = build_elsewhere(case, "modal", tmp_path)
     venv = venv_for([*requirement_lines(directory / "requirements.txt"), f"modal=={PINS['modal']}"])
@@ -45,7 +47,9 @@ def modal_dir(request: pytest.FixtureRequest, tmp_path: Path, case_env) -> tuple
 
 
 @pytest.mark.parametrize("modal_dir", ALL, ids=lambda c: c.key, indirect=True)
-def test_modal_app_loads_registers_the_spec_and_runs(modal_dir, local_output, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_modal_app_loads_registers_the_spec_and_runs(
+    modal_dir: ModalDir, local_output: LocalOutput, tmp_path: Path
+) -> None:
     case, directory, python, env = modal_dir
     spec = load_app(case.ref).spec
     imported = run(python, ["-c", "import modal_app"], directory, env)
@@ -97,7 +101,7 @@ def test_modal_app_loads_registers_the_spec_and_runs(modal_dir, local_output, tm
 
 
 @pytest.mark.parametrize("modal_dir", [LIFECYCLE], ids=lambda c: c.key, indirect=True)
-def test_setup_runs_once_and_preemption_runs_shutdown(modal_dir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_setup_runs_once_and_preemption_runs_shutdown(modal_dir: ModalDir, tmp_path: Path) -> None:
     case, directory, python, env = modal_dir
     log = tmp_path / "lifecycle.log"
     run(python, [str(DRIVER), "predict", "Lifecycle", json.dumps({"tag": "a"})], directory, env)
@@ -112,7 +116,7 @@ def test_setup_runs_once_and_preemption_runs_shutdown(modal_dir, tmp_path: Path)
 
 
 @pytest.mark.parametrize("modal_dir", [c for c in ALL if c is not LIFECYCLE], ids=lambda c: c.key, indirect=True)
-def test_web_endpoint_serves_the_http_contract(modal_dir, local_output) -> None:  # type: ignore[no-untyped-def]
+def test_web_endpoint_serves_the_http_contract(modal_dir: ModalDir, local_output: LocalOutput) -> None:
     case, directory, python, env = modal_dir
     port = free_port()
     spec = load_app(case.ref).spec
