@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import pathlib
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
@@ -12,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
 from pydantic.fields import FieldInfo
 
 from .errors import Problem
+from .files import File
+from .spec import ItemError
 
 _STREAM_ORIGINS = {
     collections.abc.Iterator,
@@ -32,6 +36,7 @@ class PredictSignature:
     style: Literal["model", "kwargs"]
     streaming: bool
     is_async: bool
+    batched: bool = False  # predict takes list[input_model] and returns list[output_type], one per item
 
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()
@@ -56,8 +61,12 @@ def resolve_ref(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
-    """Read cls.predict. Returns the signature, or every problem found with it."""
+def inspect_predict(cls: type, *, batched: bool = False) -> tuple[PredictSignature | None, list[Problem]]:
+    """Read cls.predict. Returns the signature, or every problem found with it.
+
+    batched: the model declares gpuserve.Batch, so predict takes a list of items and returns a list of results;
+    the signature describes one item and one result, which is what each request sends and gets.
+    """
     where = f"{cls.__name__}.predict"
     predict = getattr(cls, "predict", None)
     if predict is None or not callable(predict):
@@ -82,6 +91,7 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
                 hint="import every type used in the annotations",
             )
         ]
+    hints = {name: files_for_paths(hint) for name, hint in hints.items()}
     params = [p for p in inspect.signature(predict).parameters.values() if p.name != "self"]
     problems: list[Problem] = []
     if "return" not in hints:
@@ -117,6 +127,8 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
             )
     if problems:
         return None, problems
+    if batched:
+        return _batched(where, predict, params, hints)
 
     is_gen_fn = inspect.isgeneratorfunction(predict) or inspect.isasyncgenfunction(predict)
     is_async = inspect.iscoroutinefunction(predict) or inspect.isasyncgenfunction(predict)
@@ -187,9 +199,157 @@ def inspect_predict(cls: type) -> tuple[PredictSignature | None, list[Problem]]:
                     hint="change the parameter types",
                 )
             )
+    if not problems:
+        problems += _server_paths(f"{where} parameters", input_model.model_json_schema())
+        problems += _server_paths(f"{where} return", TypeAdapter(output_type).json_schema(mode="serialization"))
     if problems:
         return None, problems
     return PredictSignature(input_model, output_type, style, streaming, is_async), []
+
+
+def files_for_paths(annotation: Any) -> Any:
+    """`pathlib.Path` where predict's annotations name it (as cog users write it) means gpuserve.File.
+
+    A plain Path field would read any string as a path on the server, and answer with one.
+    """
+    if annotation is pathlib.Path or annotation is pathlib.PosixPath:
+        return File
+    origin, args = get_origin(annotation), get_args(annotation)
+    if not args:
+        return annotation
+    mapped = tuple(files_for_paths(arg) for arg in args)
+    if mapped == args:
+        return annotation
+    if origin is typing.Annotated:
+        return typing.Annotated[(mapped[0], *annotation.__metadata__)]
+    if origin is types.UnionType or origin is typing.Union:
+        return typing.Union[mapped]  # noqa: UP007  # rebuilt from its parts
+    if origin is not None:
+        try:
+            return origin[mapped] if len(mapped) > 1 else origin[mapped[0]]
+        except TypeError:  # an origin that cannot be subscripted again: leave it
+            return annotation
+    return annotation
+
+
+def _server_paths(field: str, schema: dict[str, Any]) -> list[Problem]:
+    """A Path left inside a model (where files_for_paths cannot reach) would read or reveal server paths."""
+    found = sorted(set(_path_formats(schema)))
+    return [
+        Problem(
+            field=field,
+            value=name,
+            message="holds a pathlib.Path inside a model: clients would name files on the server",
+            allowed="gpuserve.File (a file fetched from a URL, data: URI or upload, or delivered back)",
+            hint=f"annotate {name} as gpuserve.File",
+        )
+        for name in found
+    ]
+
+
+def _path_formats(schema: Any, name: str = "") -> typing.Iterator[str]:
+    if isinstance(schema, dict):
+        if schema.get("format") == "path":
+            yield name or "the value"
+        for key, item in schema.items():
+            named = isinstance(item, dict) and key not in ("properties", "$defs")
+            yield from _path_formats(item, key if named else name)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _path_formats(item, name)
+
+
+_BATCHED = "def predict(self, items: list[Item]) -> list[Result], Item a pydantic model"
+
+
+def _batched(
+    where: str, predict: Any, params: list[inspect.Parameter], hints: dict[str, Any]
+) -> tuple[PredictSignature | None, list[Problem]]:
+    """The signature of a batched predict: list[Item] -> list[Result], described as one Item and one Result."""
+    problems: list[Problem] = []
+    returned = _unannotated(hints["return"])
+    if inspect.isgeneratorfunction(predict) or inspect.isasyncgenfunction(predict) or _stream_item(returned)[0]:
+        problems.append(
+            Problem(
+                field=f"{where} return",
+                value=hints["return"],
+                message="a batched predict cannot stream: each request of a group gets its result at once",
+                allowed=_BATCHED,
+                hint="drop batch=gpuserve.Batch(...) to stream, or return whole results",
+            )
+        )
+    elif get_origin(returned) is not list or len(get_args(returned)) != 1:
+        problems.append(
+            Problem(
+                field=f"{where} return",
+                value=hints["return"],
+                message="a batched predict returns a list: one result per item, in order",
+                allowed=_BATCHED,
+                hint="annotate it `-> list[Result]`",
+            )
+        )
+    item: Any = None
+    if len(params) != 1 or params[0].kind is inspect.Parameter.KEYWORD_ONLY:
+        problems.append(
+            Problem(
+                field=f"{where} parameters",
+                value=", ".join(p.name for p in params) or None,
+                message="a batched predict takes one parameter, the list of items; the keyword form "
+                "(predict(self, text: str, ...)) cannot be batched",
+                allowed=_BATCHED,
+                hint="put the inputs in a pydantic model Item and take `items: list[Item]`",
+            )
+        )
+    else:
+        taken = _unannotated(hints[params[0].name])
+        item = get_args(taken)[0] if get_origin(taken) is list and len(get_args(taken)) == 1 else None
+        is_model = inspect.isclass(item) and issubclass(item, BaseModel)
+        if not is_model or params[0].default is not inspect.Parameter.empty:
+            problems.append(
+                Problem(
+                    field=f"{where}({params[0].name})",
+                    value=hints[params[0].name],
+                    message="a batched predict takes a list of pydantic models, without a default; the keyword form "
+                    "cannot be batched",
+                    allowed=_BATCHED,
+                    hint=f"declare `class Item(BaseModel)` with the inputs and take `{params[0].name}: list[Item]`",
+                )
+            )
+    if problems:
+        return None, problems
+    output_type = _without_item_errors(get_args(returned)[0])
+    try:
+        TypeAdapter(output_type).json_schema()
+    except Exception as exc:
+        problems.append(
+            Problem(
+                field=f"{where} return",
+                value=hints["return"],
+                message=f"has no JSON schema ({exc})",
+                allowed="list[R], R a pydantic model, dict, list or a JSON scalar",
+                hint="return a list of pydantic models",
+            )
+        )
+        return None, problems
+    problems += _server_paths(f"{where} parameters", item.model_json_schema())
+    problems += _server_paths(f"{where} return", TypeAdapter(output_type).json_schema(mode="serialization"))
+    if problems:
+        return None, problems
+    is_async = inspect.iscoroutinefunction(predict)
+    return PredictSignature(item, output_type, "model", streaming=False, is_async=is_async, batched=True), []
+
+
+def _without_item_errors(annotation: Any) -> Any:
+    """`Result | gpuserve.ItemError` -> Result: an ItemError fails its request, it is never an output."""
+    if get_origin(annotation) not in (types.UnionType, typing.Union):
+        return annotation
+    kept = tuple(arg for arg in get_args(annotation) if not (inspect.isclass(arg) and issubclass(arg, ItemError)))
+    return kept[0] if len(kept) == 1 else typing.Union[kept]  # noqa: UP007  # rebuilt from its parts
+
+
+def _unannotated(annotation: Any) -> Any:
+    """Annotated[T, ...] -> T."""
+    return get_args(annotation)[0] if get_origin(annotation) is typing.Annotated else annotation
 
 
 def _stream_item(annotation: Any) -> tuple[bool, Any]:

@@ -1,6 +1,7 @@
 """Drive a built modal_app.py with the real modal SDK, offline (no token): run inside the modal virtualenv.
 
 predict CLASS JSON   call predict.local(**input) twice, print both outputs as JSON lines
+                     ({"$bytes": BASE64} in the input is passed as bytes, as a Modal caller passes a file)
 invalid CLASS JSON   call predict.local(**input), print the error's type and message
 serve CLASS PORT     serve the class's @modal.asgi_app() with uvicorn on 127.0.0.1:PORT
 preempt CLASS JSON   call predict.local(**input) with Modal's simulated preemption (SIGINT) after 1 s
@@ -8,6 +9,7 @@ preempt CLASS JSON   call predict.local(**input) with Modal's simulated preempti
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from typing import Any
@@ -24,7 +26,10 @@ def main() -> int:
     command, class_name, arg = sys.argv[1], sys.argv[2], sys.argv[3]
     instance = getattr(modal_app, class_name)()
     if command == "predict":
-        kwargs = json.loads(arg)
+        kwargs = {
+            k: base64.b64decode(v["$bytes"]) if isinstance(v, dict) and "$bytes" in v else v
+            for k, v in json.loads(arg).items()
+        }
         print(as_json(instance.predict.local(**kwargs)))
         print(as_json(instance.predict.local(**kwargs)))
         return 0

@@ -57,7 +57,7 @@ def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, 
             continue
         is_list = prop.get("type") == "array"
         item = resolve_ref(prop.get("items", {}), defs) if is_list else prop
-        base = python_type(item)
+        base = _cog_type(item) or "Any"  # _unsupported() refused what has no cog type
         annotation = f"list[{base}]" if is_list else str(base)
         if optional:
             annotation = f"Optional[{annotation}]"
@@ -78,7 +78,7 @@ def cog_inputs(input_schema: dict[str, Any]) -> tuple[list[CogInput], dict[str, 
             cog["allOf"] = [{"$ref": f"#/components/schemas/{enum_name}"}]
         else:
             cog["title"] = " ".join(w[:1].upper() + w[1:] for w in name.split("_"))
-            cog |= {"type": "array", "items": {"type": _json_type(base)}} if is_list else {"type": _json_type(base)}
+            cog |= {"type": "array", "items": _prim_schema(base)} if is_list else _prim_schema(base)
         if default is not _UNSET:
             cog["default"] = default
         if optional:
@@ -116,7 +116,14 @@ def _constraint(schema: dict[str, Any], key: str) -> Any:
 
 
 def _json_type(base: str | None) -> str:
-    return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}[base or "str"]
+    return {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "Path": "string"}[base or "str"]
+
+
+def _cog_type(schema: dict[str, Any]) -> str | None:
+    """The cog annotation of a scalar schema: a gpuserve.File (a `format: uri` string) is cog's Path."""
+    if schema.get("type") == "string" and schema.get("format") == "uri":
+        return "Path"
+    return python_type(schema)
 
 
 def _unsupported(name: str, prop: dict[str, Any]) -> Problem | None:
@@ -154,7 +161,7 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
     defs = output_schema.get("$defs", {})
     schema = resolve_ref(output_schema.get("items", {}) if streaming else output_schema, defs)
     if streaming:
-        base = python_type(schema) or "Any"
+        base = _cog_type(schema) or "Any"
         concatenate = base == "str"
         kind = (
             ("AsyncConcatenateIterator" if concurrent else "ConcatenateIterator")
@@ -177,6 +184,8 @@ def cog_output(output_schema: dict[str, Any], streaming: bool, concurrent: bool)
             {"required": required} if required else {}
         )
         return CogOutput("Output", tuple(fields), cog, False)
+    if _cog_type(schema) == "Path":  # a file: cog delivers it (a data: URI, or uploaded with --upload-url)
+        return CogOutput("Path", (), _prim_schema("Path") | {"title": "Output"}, False)
     annotation, prop = _field(schema, defs)
     if prop.get("type") == "array":
         return CogOutput(annotation, (), {"title": "Output", "type": "array", "items": prop["items"]}, False)
@@ -197,4 +206,6 @@ def _field(raw: dict[str, Any], defs: dict[str, Any]) -> tuple[str, dict[str, An
 
 
 def _prim_schema(base: str) -> dict[str, Any]:
+    if base == "Path":
+        return {"type": "string", "format": "uri"}
     return {"type": "object"} if base == "Any" else {"type": _json_type(base)}

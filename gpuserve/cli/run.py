@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,7 +14,19 @@ from . import ExitStatus, fail
 @click.command("run")
 @click.argument("app")
 @click.option("--input", "input_json", default="{}", show_default=True, help="The input as JSON, or @file.json.")
-def command(app: str, input_json: str) -> None:
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A local file for the file input NAME (sent as a data: URI, as a client would send it). Repeatable.",
+)
+@click.option(
+    "--save",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write file outputs (data: URIs) into this directory and print their paths instead.",
+)
+def command(app: str, input_json: str, files: tuple[str, ...], save: Path | None) -> None:
     """Run one prediction of APP in-process and print its output as JSON (a stream prints as a list)."""
     from ..runtime.host import InvalidInput, ModelHost, PredictFailed
 
@@ -27,6 +41,9 @@ def command(app: str, input_json: str) -> None:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"--input is not JSON: {exc}", ExitStatus.USAGE)
+    if not isinstance(raw, dict):
+        fail("--input must be a JSON object of the model's inputs", ExitStatus.USAGE)
+    raw |= _read_files(files)
     loaded = load_app(app)
     host = ModelHost(loaded.cls)
     try:
@@ -36,8 +53,58 @@ def command(app: str, input_json: str) -> None:
     try:
         host.setup()
         output = host.predict(value)
+    except InvalidInput as exc:  # a file its limits refuse
+        fail(f"invalid input: {exc}", ExitStatus.USAGE)
     except PredictFailed as exc:
         fail(f"predict raised {exc}", ExitStatus.FAILED)
     finally:
         host.shutdown()
+    if save is not None:
+        output = _saved(output, save)
     click.echo(json.dumps(output, indent=2))
+
+
+def _read_files(files: tuple[str, ...]) -> dict[str, str]:
+    """--file NAME=PATH as the data: URIs a client would send; every unreadable one is named at once."""
+    from ..files import guess_type
+
+    read: dict[str, str] = {}
+    problems: list[str] = []
+    for item in files:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            problems.append(f"--file {item!r}: give NAME=PATH, e.g. --file image=cat.png")
+            continue
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            problems.append(f"--file {item}: cannot read the file ({exc.strerror or exc})")
+            continue
+        read[name] = f"data:{guess_type(path)};base64,{base64.b64encode(data).decode()}"
+    if problems:
+        fail("\n".join(problems), ExitStatus.USAGE)
+    return read
+
+
+def _saved(output: Any, directory: Path) -> Any:
+    """The output with each data: URI written to a file in `directory` and replaced by its path."""
+    from ..files import suffix_for
+
+    directory.mkdir(parents=True, exist_ok=True)
+    count = 0
+
+    def save(value: Any) -> Any:
+        nonlocal count
+        if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
+            head, payload = value[5:].split(",", 1)
+            count += 1
+            path = directory / f"output-{count}{suffix_for(head.split(';', 1)[0])}"
+            path.write_bytes(base64.b64decode(payload))
+            return str(path)
+        if isinstance(value, list):
+            return [save(item) for item in value]
+        if isinstance(value, dict):
+            return {key: save(item) for key, item in value.items()}
+        return value
+
+    return save(output)

@@ -32,6 +32,20 @@ class Invalid(ValueError):
         super().__init__("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors))
 
 
+class InvalidInput(ValueError):
+    """The input broke the model's schema. `errors` holds pydantic-style {loc, msg, type} entries.
+
+    `status` is what the HTTP servers answer (422; 413 and 415 for files the limits refuse).
+    """
+
+    status = 422
+    kind = "InvalidInput"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors))
+
+
 def parse_body(model: type[BaseModel], body: bytes) -> BaseModel:
     """Validate a request body against `model` strictly. Raises BadJSON or Invalid (with `body` first in loc)."""
     try:
@@ -51,15 +65,20 @@ def parse_body(model: type[BaseModel], body: bytes) -> BaseModel:
     return value
 
 
-def validate_strict(model: type[BaseModel], raw: dict[str, Any], prefix: tuple[str, ...]) -> BaseModel:
-    """Validate an already-decoded JSON object the way parse_body does (RunPod's and cog's inputs)."""
+def validate_strict(
+    model: type[BaseModel], raw: dict[str, Any], prefix: tuple[str, ...], context: dict[str, Any] | None = None
+) -> BaseModel:
+    """Validate an already-decoded JSON object the way parse_body does (RunPod's and cog's inputs).
+
+    `context` reaches pydantic for values a platform made itself (cog's Path inputs: see gpuserve.files.File).
+    """
     found = not_finite(raw)
     if found:
         raise Invalid([_not_finite_error([*prefix, *path]) for path in found])
     try:
         json.dumps(raw)
     except TypeError:  # values a platform made (files, paths), not JSON: pydantic's own reading
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=context)
     return _validate_integral(model, raw, prefix=prefix)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +33,9 @@ def predict_responses(*, auth: bool) -> dict[int | str, dict[str, Any]]:
         200: {"content": {"text/event-stream": sse}},
         400: error | {"description": "the body is not JSON in UTF-8"},
         408: error | {"description": "the body did not arrive within limits.read_timeout"},
-        413: error | {"description": "the body is over limits.max_body_bytes"},
-        415: error | {"description": "the body is not sent as application/json"},
+        413: error | {"description": "the body is over limits.max_body_bytes, or a file input over its max_bytes"},
+        415: error
+        | {"description": "the body is not JSON (or multipart, for file inputs), or a file's type is not allowed"},
         431: error | {"description": "the headers are over limits.max_header_bytes"},
         422: {"model": InvalidInputResponse, "description": "the input breaks the schema; `detail` names each field"},
         500: error | {"description": "predict raised"},
@@ -45,8 +47,14 @@ def predict_responses(*, auth: bool) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def with_request_schema(app: FastAPI, request_model: type[BaseModel], *, auth: bool) -> Callable[[], dict[str, Any]]:
-    """app.openapi, with the body /predict parses itself (strictly) documented as its request body."""
+def with_request_schema(
+    app: FastAPI, request_model: type[BaseModel], *, auth: bool, uploads: list[str] | None = None
+) -> Callable[[], dict[str, Any]]:
+    """app.openapi, with the body /predict parses itself (strictly) documented as its request body.
+
+    uploads: the inputs that are files; /predict then also takes multipart/form-data, those fields as binary
+    (so /docs shows a file picker).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -57,10 +65,10 @@ def with_request_schema(app: FastAPI, request_model: type[BaseModel], *, auth: b
         components.update(body.pop("$defs", {}))
         components[request_model.__name__] = body
         operation = schema["paths"]["/predict"]["post"]
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model=request_model.__name__)}}},
-        }
+        content: dict[str, Any] = {"application/json": {"schema": {"$ref": _REF.format(model=request_model.__name__)}}}
+        if uploads:
+            content["multipart/form-data"] = {"schema": _form_schema(components, request_model, uploads)}
+        operation["requestBody"] = {"required": True, "content": content}
         if auth:
             components_root = schema["components"]
             components_root["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
@@ -71,3 +79,28 @@ def with_request_schema(app: FastAPI, request_model: type[BaseModel], *, auth: b
         return schema
 
     return openapi
+
+
+def _form_schema(components: dict[str, Any], request_model: type[BaseModel], uploads: list[str]) -> dict[str, Any]:
+    """The input's own schema, one form field per input, its files as binary parts."""
+    input_ref = components[request_model.__name__]["properties"]["input"]
+    name = input_ref.get("$ref", "").rsplit("/", 1)[-1]
+    form: dict[str, Any] = json.loads(json.dumps(components.get(name, {})))
+    for field in uploads:
+        schema = form.get("properties", {}).get(field)
+        if schema is not None:
+            _as_binary(schema)
+    form["title"] = f"{form.get('title', 'Input')} (multipart)"
+    return form
+
+
+def _as_binary(schema: Any) -> None:
+    """Every `format: uri` file in a field's schema becomes `format: binary` (an upload)."""
+    if isinstance(schema, dict):
+        if schema.get("format") == "uri":
+            schema["format"] = "binary"
+        for item in schema.values():
+            _as_binary(item)
+    elif isinstance(schema, list):
+        for item in schema:
+            _as_binary(item)
