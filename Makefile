@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit golden integration clean
+.PHONY: demo test test-full lint unit golden integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,15 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check gpuserve tests examples scripts
-	$(BIN)/ruff format --check gpuserve tests examples scripts
+	$(BIN)/ruff check gpuserve tests examples scripts bench
+	$(BIN)/ruff format --check gpuserve tests examples scripts bench
 	$(BIN)/mypy
 
 test: $(STAMP) lint
+	$(BIN)/python -m pytest -m "not full"
+
+# Every example on every target: what `make test` leaves out to stay near 20 minutes.
+test-full: $(STAMP) lint
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -33,6 +37,14 @@ golden: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+# The benchmarks of docs/benchmarks.md: wrk from Debian where apt-get can install it (else the scripts' own Python
+# load generator), LitServe from the `bench` extra, every bench/*.py script in turn.
+bench: $(STAMP)
+	command -v wrk >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -q wrk || \
+		{ apt-get update -q && apt-get install -y -q wrk; }) || echo "no wrk: the Python load generator is used"; }
+	$(BIN)/pip install -q -e '.[bench]'
+	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .cache build dist

@@ -26,6 +26,19 @@ def build(app: str | LoadedApp, target: str, out_dir: str | Path) -> BuildResult
     """Render APP for target into out_dir, replacing an earlier gpuserve build there."""
     loaded = load_app(app) if isinstance(app, str) else app
     rendered = get_target(target).render(loaded)
+    clashes = sorted(set(rendered.files) & set(rendered.copies))
+    if clashes:
+        problems = [
+            Problem(
+                field=name,
+                value=str(rendered.copies[name]),
+                message=f"is a file of the {target} target too: the build would replace one with the other",
+                allowed=f"module names other than {', '.join(sorted(rendered.files))}",
+                hint=f"rename {name} (and its imports), or build another target",
+            )
+            for name in clashes
+        ]
+        raise BuildError("gpuserve build", problems)
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
         problem = Problem(

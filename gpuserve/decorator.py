@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from .errors import Problem, SpecError
 from .signature import PredictSignature, inspect_predict
-from .spec import Image, Limits, ModelSpec, default_name, problems_from_validation
+from .spec import Batch, Image, Limits, ModelSpec, default_name, problems_from_validation
 from .weights import WeightSource
 
 T = TypeVar("T", bound=type)
@@ -38,6 +38,7 @@ def model(
     concurrency: int = ...,
     secrets: list[str] | tuple[str, ...] = ...,
     limits: Limits | None = ...,
+    batch: Batch | None = ...,
 ) -> Callable[[T], T]: ...
 
 
@@ -93,7 +94,8 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
                     hint=f"define {hook} as a method",
                 )
             )
-    signature, found = inspect_predict(cls)
+    # A batched predict takes list[Item] and returns list[Result]: read it so, whatever else is wrong with batch.
+    signature, found = inspect_predict(cls, batched=options.get("batch") is not None)
     problems += found
     fields = {"name": default_name(cls.__name__), "class_name": cls.__name__} | {
         k: v for k, v in options.items() if v is not None or k in {"gpu", "max_containers"}
@@ -108,6 +110,13 @@ def _decorate(cls: T, options: dict[str, Any]) -> T:
                 hint="leave it out; it is the class's own name",
             )
         )
+    for key, kind in (("limits", Limits), ("batch", Batch)):
+        if isinstance(fields.get(key), dict):  # given as a dict: its own type refuses it, with the other problems
+            try:
+                fields[key] = kind(**fields[key])
+            except SpecError as exc:
+                problems += exc.problems
+                del fields[key]
     spec = None
     try:
         spec = ModelSpec(**fields)

@@ -6,6 +6,11 @@ from typing import Any
 
 from .signature import resolve_ref
 
+# A file input's example (gpuserve.File is a `format: uri` string): a 1x1 white PNG, valid wherever images are.
+EXAMPLE_FILE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+)
+
 
 def example_input(schema: dict[str, Any]) -> dict[str, Any]:
     """One value per property, so the example shows every input a person can set."""
@@ -33,6 +38,8 @@ def _example(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
         return {name: _example(sub, defs) for name, sub in schema.get("properties", {}).items()}
     if kind == "array":
         return [_example(schema.get("items", {}), defs) for _ in range(schema.get("minItems", 0))]
+    if kind == "string" and schema.get("format") == "uri":
+        return EXAMPLE_FILE
     if kind == "string":
         text = "example"
         text = text * (1 + schema.get("minLength", 0) // len(text))

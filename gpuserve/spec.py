@@ -193,6 +193,44 @@ class Limits(BaseModel):
         return self.max_queue if self.max_queue is not None else QUEUE_PER_SLOT * concurrency
 
 
+class Batch(BaseModel):
+    """Dynamic batching: concurrent requests grouped into one predict call, which a GPU runs for little more
+    than the cost of one. predict then takes `items: list[Item]` and returns one result per item, in order."""
+
+    model_config = _FROZEN
+
+    max_size: int = option(
+        8,
+        ge=1,
+        le=1024,
+        strict=True,
+        allowed="a whole number from 1 to 1024",
+        hint="the most items predict handles at once within the GPU's memory; 8 to 64 is common",
+        doc="Most requests in one predict call; a full group goes at once.",
+    )
+    wait_ms: float = option(
+        10,
+        ge=0,
+        le=60_000,
+        strict=True,
+        allow_inf_nan=False,
+        allowed="milliseconds from 0 to 60000",
+        hint="a few milliseconds: each request may wait this long for others to join it",
+        doc="Longest the first request of a group waits for more to arrive.",
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise SpecError("gpuserve.Batch", problems_from_validation(exc, prefix="batch.")) from None
+
+
+class ItemError(Exception):
+    """Returned by a batched predict in an item's place: that item's request fails with this message, the rest
+    of the group gets its results. (Raising an exception fails every request of the group.)"""
+
+
 def _gpu(value: object) -> GpuRequest | None:
     return parse_gpu(value)
 
@@ -306,6 +344,13 @@ class ModelSpec(BaseModel):
         hint='name the environment variables, e.g. secrets=["HF_TOKEN"]',
         doc="Environment variables the platform injects at run time, never baked into a build.",
     )
+    batch: Batch | None = option(
+        None,
+        allowed="None (one request per predict call) or a gpuserve.Batch(max_size=..., wait_ms=...)",
+        hint="e.g. batch=gpuserve.Batch(max_size=16, wait_ms=10), with `def predict(self, items: list[Item]) -> "
+        "list[Result]`",
+        doc="Group concurrent requests into one predict call: up to max_size, waiting at most wait_ms.",
+    )
     limits: Limits = option(
         default_factory=Limits,
         allowed="a gpuserve.Limits(...)",
@@ -344,6 +389,14 @@ class ModelSpec(BaseModel):
             raise ValueError(f"keep_warm={self.keep_warm} is more than max_containers={self.max_containers}")
         return self
 
+    @property
+    def slots(self) -> int:
+        """Requests one container takes at once. Batched: every running group full, and one more forming,
+        so the next group is ready the moment a predict returns."""
+        if self.batch is None:
+            return self.concurrency
+        return (self.concurrency + 1) * self.batch.max_size
+
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -361,13 +414,14 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
     for err in exc.errors():
         loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
         field = prefix + (loc[0] if loc else "spec")
-        if field == "limits" and len(loc) > 1:  # limits passed as a dict: name the limit
-            field = f"limits.{loc[1]}"
+        if field in {"limits", "batch"} and len(loc) > 1:  # passed as a dict: name the option inside
+            field = f"{field}.{loc[-1]}"
         if field in {"image.pip", "image.apt", "image.env_vars"}:
             field = field.replace("env_vars", "env")
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "is not an option of @gpuserve.model"
+            owner = {"image.": "gpuserve.Image", "limits.": "gpuserve.Limits", "batch.": "gpuserve.Batch"}
+            message = f"is not an option of {owner.get(field[: field.find('.') + 1], '@gpuserve.model')}"
         value = err.get("input")
         if not loc and "keep_warm" in message:  # the model-level check of keep_warm against max_containers
             field = "keep_warm"
@@ -380,5 +434,6 @@ def problems_from_validation(exc: ValidationError, prefix: str = "") -> list[Pro
 def _guidance(field: str) -> tuple[str, str]:
     """What is allowed and the fix, as declared on the field itself."""
     prefix, _, rest = field.partition(".")
-    owner: type[BaseModel] = {"image": Image, "limits": Limits}.get(prefix, ModelSpec) if rest else ModelSpec
+    owners: dict[str, type[BaseModel]] = {"image": Image, "limits": Limits, "batch": Batch}
+    owner = owners.get(prefix, ModelSpec) if rest else ModelSpec
     return guidance(owner, {"image.env": "env_vars"}.get(field, rest or field))

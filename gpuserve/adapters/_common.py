@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..cuda import Cuda, choose_cuda
+from ..errors import Problem
+from ..files import holds_file
 from ..loader import LoadedApp
 from ..spec import ModelSpec
 from ..weights import Local
@@ -30,6 +33,7 @@ RUNTIME_MODULES: tuple[str, ...] = (
     "signature.py",
     "loader.py",
     "weights.py",
+    "files.py",
 )
 
 # Versions the generated directories are tested with (tests install exactly these).
@@ -38,18 +42,37 @@ PINS: dict[str, str] = {
     "packaging": "26.3",
     "fastapi": "0.165.0",
     "uvicorn": "0.54.0",
+    "uvloop": "0.23.0",
+    "httptools": "0.9.0",
     "runpod": "1.12.0",
     "cog": "0.23.1",
     "modal": "1.6.4",
     "huggingface_hub": "2.4.0",
     "filelock": "4.3.1",
     "prometheus_client": "0.26.0",
+    "python-multipart": "0.0.34",
+    "httpx": "0.28.1",
+    "boto3": "1.44.8",
 }
+# What the runtime needs besides the server for models with files: httpx fetches inputs and PUTs outputs;
+# boto3 uploads outputs to S3 (GPUSERVE_OUTPUT_S3), only where predict returns files.
+FILES_PACKAGES = ("httpx",)
+OUTPUT_FILES_PACKAGES = ("boto3",)
 # What the runtime needs besides the server to fetch weights (only rendered for models that declare some).
 WEIGHTS_PACKAGES = ("huggingface_hub", "filelock")
 # Where image builds put bake=True weights, and the environment that tells the runtime to look there.
 BAKED_DIR = "/opt/gpuserve/weights"
-SERVER_PACKAGES = ("pydantic", "packaging", "fastapi", "uvicorn", "prometheus_client")
+# uvloop and httptools: what uvicorn serves fastest on (docs/benchmarks.md), as `uvicorn[standard]` would bring.
+SERVER_PACKAGES = (
+    "pydantic",
+    "packaging",
+    "fastapi",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "prometheus_client",
+    "python-multipart",
+)
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:0.8.14"
 CACHE_DIR = "/cache"
@@ -91,13 +114,60 @@ def runtime_copies() -> dict[str, Path]:
     return copies
 
 
+def local_modules(app: LoadedApp) -> list[Path]:
+    """The modules beside a single-file app that it imports, and those they import in turn: a file (`predict.py`)
+    or a folder of .py files. An app written by `gpuserve import` wraps such a module (a cog runner, a RunPod
+    handler), so it must travel with the app."""
+    if app.source is None or not app.source.is_file():
+        return []
+    base = app.source.parent
+    found: dict[str, Path] = {}
+    todo = [app.source]
+    while todo:
+        path = todo.pop()
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+        for file in files:
+            try:
+                tree = ast.parse(file.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                continue
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in found or top in (app.top_level, "gpuserve"):
+                        continue
+                    module = base / f"{top}.py"
+                    package = base / top
+                    if module.is_file():
+                        found[top] = module
+                    elif package.is_dir() and any(package.rglob("*.py")):
+                        found[top] = package
+                    else:
+                        continue
+                    todo.append(found[top])
+    return [found[name] for name in sorted(found)]
+
+
 def code_copies(app: LoadedApp) -> dict[str, Path]:
-    """The user's module (a file, or a whole package directory of .py files)."""
+    """The user's module (a file, or a whole package directory of .py files), with the local modules it imports."""
     source = app.source
     if source is None:
         return {}
     if source.is_file():
-        return {f"{app.top_level}.py": source} | weight_copies(app)
+        copies = {f"{app.top_level}.py": source}
+        for module in local_modules(app):
+            if module.is_file():
+                copies[module.name] = module
+            else:
+                copies |= {
+                    f"{module.name}/{path.relative_to(module)}": path
+                    for path in sorted(module.rglob("*.py"))
+                    if "__pycache__" not in path.parts
+                }
+        return copies | weight_copies(app)
     return {
         f"{app.top_level}/{path.relative_to(source)}": path
         for path in sorted(source.rglob("*.py"))
@@ -106,9 +176,15 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
 
 
 def code_paths(app: LoadedApp) -> list[str]:
-    """Top-level names to COPY for the user's code, then its Local weight folders."""
+    """Top-level names to COPY for the user's code (and the local modules it imports), then its Local weight folders."""
     code = [f"{app.top_level}/"] if app.source is not None and app.source.is_dir() else [f"{app.top_level}.py"]
+    code += [f"{m.name}/" if m.is_dir() else m.name for m in local_modules(app)]
     return code + [f"{path}/" for path in local_weights(app)]
+
+
+def code_modules(app: LoadedApp) -> tuple[str, ...]:
+    """The top-level module names of the user's code: the app's, then the local modules it imports."""
+    return (app.top_level, *(m.stem if m.is_file() else m.name for m in local_modules(app)))
 
 
 def local_weights(app: LoadedApp) -> list[str]:
@@ -141,7 +217,11 @@ def requirements(app: LoadedApp, ours: tuple[str, ...]) -> list[str]:
     """Pinned requirement lines: gpuserve's own needs, then the user's. A user's line for the same package wins."""
     user = list(app.spec.image.pip)
     user_names = {canonicalize_name(Requirement(line).name) for line in user}
+    signature = app.signature
+    files_out = holds_file(signature.output_type)
     needed = ours + (WEIGHTS_PACKAGES if app.spec.weights else ())
+    needed += FILES_PACKAGES if files_out or holds_file(signature.input_model) else ()
+    needed += OUTPUT_FILES_PACKAGES if files_out else ()
     lines = [f"{name}=={PINS[name]}" for name in needed if canonicalize_name(name) not in user_names]
     return lines + user
 
@@ -230,3 +310,18 @@ def image_options(app: LoadedApp, base: BaseImage, dockerfile: str) -> dict[str,
 def weight_ids(app: LoadedApp) -> str:
     """The weight sources for an option table: ids, baked ones marked."""
     return ", ".join(f"{w.id} (baked)" if getattr(w, "bake", False) else w.id for w in app.spec.weights) or "none"
+
+
+def open_input_problems(input_schema: dict[str, Any], target: str) -> list[Problem]:
+    """Targets whose entry point names each input (cog's run(), Modal's method) cannot take any JSON object."""
+    if input_schema.get("additionalProperties", False) is False:
+        return []
+    return [
+        Problem(
+            field="predict input",
+            value="any JSON object (extra fields allowed)",
+            message=f"the {target} target declares each input by name, so inputs it does not name would be lost",
+            allowed="an input model whose fields are declared (extra='forbid', gpuserve's default)",
+            hint="declare the fields predict reads, or build this model for docker or runpod",
+        )
+    ]

@@ -36,6 +36,17 @@ def not_offered(note: str) -> Carried:
     return Carried(how="not offered", where="-", note=note)
 
 
+def batch_option(spec: ModelSpec, where: str, admits: str) -> Carried:
+    """How a target carries `batch`: gpuserve's own batcher, behind the platform's concurrency (`admits`)."""
+    if spec.batch is None:
+        return runtime("one request per predict call", "off")
+    return runtime(
+        f"{where} groups requests into one predict call, sent when max_size are in or wait_ms after the first; "
+        f"{admits} lets {spec.slots} in at once: {spec.concurrency} group(s) running and one forming",
+        f"max_size={spec.batch.max_size}, wait_ms={spec.batch.wait_ms:g}",
+    )
+
+
 def spec_fields() -> list[str]:
     """Every field a target must decide about: the spec's, with the image's own fields spelled out."""
     fields: list[str] = []

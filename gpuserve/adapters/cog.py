@@ -14,10 +14,19 @@ from ..loader import LoadedApp
 from ..render import render
 from ..weights import URL, HuggingFace
 from ._cog_types import CogInput, CogOutput, cog_inputs, cog_output
-from ._common import PINS, base_image, code_copies, header, requirements, runtime_copies, weight_ids
+from ._common import (
+    PINS,
+    base_image,
+    code_copies,
+    header,
+    open_input_problems,
+    requirements,
+    runtime_copies,
+    weight_ids,
+)
 from ._gpus import PlatformGpus
 from ._openapi_cog import cog_openapi_schema
-from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
+from .base import Carried, RenderedTarget, batch_option, not_offered, option_notes, runtime, setting
 
 # Replicate's deployment hardware SKUs (GET /v1/hardware). No L4, no A10, no 40 GB A100.
 REPLICATE_GPUS = PlatformGpus(
@@ -121,12 +130,18 @@ def _run_method(output: CogOutput, streaming: bool, concurrency: int) -> tuple[t
     concurrent = concurrency > 1
     decorators = (f"@concurrent(max={concurrency})",) if concurrent else ()
     call = "await bridge.apredict(inputs)" if concurrent else "bridge.predict(inputs)"
+    files = output.annotation.endswith("[Path]") or output.annotation == "Path"  # cog delivers them itself
+    chunk = "Path(chunk)" if files else "chunk"
     if streaming and concurrent:
-        body: tuple[str, ...] = ("async for chunk in bridge.astream(inputs):", "    yield chunk")
+        body: tuple[str, ...] = ("async for chunk in bridge.astream(inputs):", f"    yield {chunk}")
+    elif streaming and files:
+        body = ("for chunk in bridge.stream(inputs):", f"    yield {chunk}")
     elif streaming:
         body = ("yield from bridge.stream(inputs)",)
     elif output.fields:
         body = (f"return Output(**{call})",)
+    elif files:
+        body = (f"return Path({call})",)
     else:
         body = (f"return {call}",)
     return decorators, "async def run" if concurrent else "def run", body
@@ -140,7 +155,9 @@ class CogTarget:
         hardware, _ = self._hardware(app)
         cuda = _cuda(app)
         unset_max = "unset in the spec; 1 or keep_warm is written" if spec.max_containers is None else ""
-        concurrency = f"@concurrent(max={spec.concurrency}) on run(); `cog build` bakes COG_MAX_CONCURRENCY"
+        concurrency = f"@concurrent(max={spec.slots}) on run(); `cog build` bakes COG_MAX_CONCURRENCY"
+        if spec.batch is not None:
+            concurrency += ", (concurrency + 1) * batch.max_size"
         return {
             "name": setting("deployment.json name and model <OWNER>/NAME", spec.name),
             "class_name": runtime("runner.py loads it", app.entry),
@@ -175,8 +192,9 @@ class CogTarget:
             ),
             "spot_notices": not_offered("Replicate runs the hardware and stops models itself"),
             "concurrency": setting(
-                concurrency if spec.concurrency > 1 else "one prediction at a time (cog's default)", spec.concurrency
+                concurrency if spec.slots > 1 else "one prediction at a time (cog's default)", spec.slots
             ),
+            "batch": batch_option(spec, "the runner's batcher", "@concurrent(max=N)"),
             "secrets": not_offered(
                 "Replicate has no secret store for a model's environment; they are unset at run time"
             ),
@@ -187,12 +205,13 @@ class CogTarget:
         spec, signature = app.spec, app.signature
         problems = [_reserved_problem(key) for key, _ in spec.image.env_vars if reserved(key)] + _torch_problems(app)
         inputs, enums, input_problems = cog_inputs(signature.input_schema())
+        input_problems += open_input_problems(signature.input_schema(), "cog")
         if problems or input_problems:
             raise BuildError("gpuserve build --target cog", problems + input_problems)
-        concurrent = spec.concurrency > 1
+        concurrent = spec.slots > 1
         output = cog_output(signature.output_schema(), signature.streaming, concurrent)
         hardware, notes = self._hardware(app)
-        decorators, run_def, body = _run_method(output, signature.streaming, spec.concurrency)
+        decorators, run_def, body = _run_method(output, signature.streaming, spec.slots)
         annotations = [i.annotation for i in inputs] + [output.annotation] + [a for _, a in output.fields]
         typing_imports = tuple(
             n
@@ -201,8 +220,8 @@ class CogTarget:
         )
         optional = tuple(
             n
-            for n in ("AsyncConcatenateIterator", "BaseModel", "ConcatenateIterator", "concurrent")
-            if self._uses(n, output, concurrent)
+            for n in ("AsyncConcatenateIterator", "BaseModel", "ConcatenateIterator", "Path", "concurrent")
+            if self._uses(n, output, concurrent) or (n == "Path" and any("Path" in a for a in annotations))
         )
         cog_imports = tuple(sorted({"BaseRunner", "Input", *optional}, key=lambda n: (n[0].islower(), n)))
         deployment = {
@@ -226,7 +245,7 @@ class CogTarget:
             + (("COG_SETUP_TIMEOUT", str(spec.setup_timeout)),)
             + ((("GPUSERVE_WEIGHTS_DIRS", COG_WEIGHTS_DIR),) if weights else ()),
             weights=weights,
-            concurrency=spec.concurrency,
+            concurrency=spec.slots,
             streaming=signature.streaming,
             inputs=tuple(inputs),
             inputs_dict="{" + ", ".join(f"{i.name!r}: {i.name}" for i in inputs) + "}",

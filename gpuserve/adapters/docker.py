@@ -21,7 +21,7 @@ from ._common import (
     runtime_copies,
     weight_ids,
 )
-from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
+from .base import Carried, RenderedTarget, batch_option, not_offered, option_notes, runtime, setting
 
 PORT = 8000
 # Seconds past the grace for closing connections and shutdown(): what `docker stop` must wait before SIGKILL.
@@ -83,6 +83,7 @@ class DockerTarget:
                 "the server watches the cloud's spot notice and drains before SIGTERM", spec.spot_notices
             ),
             "concurrency": runtime("the server runs this many predicts at once and queues the rest", spec.concurrency),
+            "batch": batch_option(spec, "the server's batcher", "its admission gate"),
             "secrets": setting("`docker run -e NAME` at run time", ", ".join(spec.secrets) or "none"),
             "limits": runtime(
                 "the server answers past them; uvicorn holds headers, keep-alive and connections to them",

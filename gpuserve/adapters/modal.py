@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import BuildError
 from ..example import example_input
 from ..loader import LoadedApp
 from ..render import render
@@ -17,15 +18,17 @@ from ._common import (
     SERVER_PACKAGES,
     bake_command,
     code_copies,
+    code_modules,
     header,
     limits_summary,
     local_weights,
+    open_input_problems,
     python_type,
     requirements,
     runtime_copies,
     weight_ids,
 )
-from .base import Carried, RenderedTarget, not_offered, runtime, setting
+from .base import Carried, RenderedTarget, batch_option, not_offered, runtime, setting
 
 VOLUME = "gpuserve-cache"
 
@@ -69,6 +72,7 @@ def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
     required = set(input_schema.get("required", []))
     params = []
     for name, prop in input_schema.get("properties", {}).items():
+        # A gpuserve.File is a URL or data: URI (`modal run --image URL` parses str), or bytes from Python callers.
         text = f"{name}: {python_type(prop) or 'Any'}"
         if name not in required:
             text += f" = {prop.get('default')!r}"
@@ -90,8 +94,8 @@ class ModalTarget:
         spec, image = app.spec, app.spec.image
         max_note = "unset: Modal scales without an upper bound" if spec.max_containers is None else ""
         concurrency = (
-            "@modal.concurrent(max_inputs=N)" if spec.concurrency > 1 else "one input at a time (Modal's default)"
-        )
+            "@modal.concurrent(max_inputs=N)" if spec.slots > 1 else "one input at a time (Modal's default)"
+        ) + (", (concurrency + 1) * batch.max_size" if spec.batch else "")
         secrets = ", ".join(f"modal.Secret.from_name({s!r})" for s in spec.secrets) or "none"
         return {
             "name": setting("modal.App(name)", spec.name),
@@ -117,7 +121,12 @@ class ModalTarget:
                 f"{spec.grace} s",
             ),
             "spot_notices": not_offered("Modal handles preemption itself and signals it with SIGINT"),
-            "concurrency": setting(concurrency, spec.concurrency),
+            "concurrency": setting(concurrency, spec.slots),
+            "batch": batch_option(
+                spec,
+                "the container's batcher (Modal's @modal.batched refuses a class with other methods)",
+                "@modal.concurrent(max_inputs=N)",
+            ),
             "secrets": setting("@app.cls(secrets=[...])", secrets),
             "limits": runtime(
                 "the web endpoint's app answers past them; Modal's proxy holds the connections, so headers, "
@@ -128,6 +137,9 @@ class ModalTarget:
 
     def render(self, app: LoadedApp) -> RenderedTarget:
         spec, signature = app.spec, app.signature
+        open_input = open_input_problems(signature.input_schema(), "modal")
+        if open_input:
+            raise BuildError("gpuserve build --target modal", open_input)
         params = _parameters(signature.input_schema())
         returns = "Iterator[Any]" if signature.streaming else "Any"
         notes = [
@@ -148,14 +160,14 @@ class ModalTarget:
             env=spec.image.env_dict
             | {"GPUSERVE_CACHE_DIR": CACHE_DIR}
             | ({"GPUSERVE_WEIGHTS_DIRS": BAKED_DIR} if bake else {}),
-            sources=("gpuserve", app.top_level),
+            sources=("gpuserve", *code_modules(app)),
             gpu=modal_gpu(spec),
             min_containers=spec.keep_warm,
             max_containers=spec.max_containers,
             scaledown_window=spec.idle_timeout,
             timeout=spec.timeout,
             startup_timeout=spec.setup_timeout,
-            concurrency=spec.concurrency,
+            concurrency=spec.slots,
             secrets=spec.secrets,
             volume=VOLUME,
             cache_dir=CACHE_DIR,

@@ -24,7 +24,7 @@ from ._common import (
     weight_ids,
 )
 from ._gpus import PlatformGpus
-from .base import Carried, RenderedTarget, not_offered, option_notes, runtime, setting
+from .base import Carried, RenderedTarget, batch_option, not_offered, option_notes, runtime, setting
 
 API = "https://api.runpod.io/v2"
 
@@ -171,7 +171,11 @@ class RunpodTarget:
                 f"{spec.grace} s",
             ),
             "spot_notices": not_offered("RunPod stops workers with SIGTERM; there is no cloud notice to watch"),
-            "concurrency": setting("handler.py concurrency_modifier", spec.concurrency),
+            "concurrency": setting(
+                "handler.py concurrency_modifier" + (", (concurrency + 1) * batch.max_size" if spec.batch else ""),
+                spec.slots,
+            ),
+            "batch": batch_option(spec, "handler.py's batcher", "concurrency_modifier"),
             "secrets": setting("endpoint.json env ({{ RUNPOD_SECRET_NAME }})", ", ".join(spec.secrets) or "none"),
             "limits": not_offered(
                 "RunPod's API takes the requests and queues the jobs before the worker sees them: "

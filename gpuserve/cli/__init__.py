@@ -20,10 +20,17 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("gpuserve.cli.run", "Run one prediction in-process and print the output as JSON."),
     "inspect": ("gpuserve.cli.inspect", "Print the resolved spec and the input/output JSON schemas."),
     "build": ("gpuserve.cli.build", "Render a deployable directory for a target."),
+    "test": (
+        "gpuserve.cli.test",
+        "Run each target with its platform's local runtime and compare its answers with the in-process model.",
+    ),
     "cost": (
         "gpuserve.cli.cost",
         "Which provider is cheapest for this model and traffic, cold starts and keep-warm counted.",
     ),
+    "deploy": ("gpuserve.cli.deploy", "Deploy to a platform with its own tools; --dry-run prints every step."),
+    "eject": ("gpuserve.cli.eject", "Write a directory that runs the model on a platform without gpuserve."),
+    "import": ("gpuserve.cli.import_", "Write a gpuserve app that wraps a cog or RunPod project's code unchanged."),
 }
 
 
@@ -37,6 +44,7 @@ class ExitStatus(enum.IntEnum):
     SPEC = 4  # SpecError: the @gpuserve.model options or the class are not valid
     BUILD = 5  # BuildError: the target cannot express the spec, or -o is not gpuserve's to replace
     DEPLOY = 6  # DeployError: a platform refused or could not be reached
+    DIFFERENT = 7  # gpuserve test: a target answered differently from the in-process model, or could not run
 
 
 # Most specific first; any other GpuserveError (a bad price file, a missing optional dependency) is USAGE.

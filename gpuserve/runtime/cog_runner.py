@@ -22,14 +22,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
+from ..files import File
 from . import logs
+from .files import discard
 from .host import InvalidInput, ModelHost, PredictFailed
 from .jobs import grace_seconds
 
 log = logging.getLogger("gpuserve")
 POLL_SECONDS = 0.5
+# How long a returned file stays for cog to read and deliver before it is removed.
+HANDOVER_SECONDS = 600.0
 
 
 class Interrupted(RuntimeError):
@@ -86,10 +91,24 @@ def prediction_id() -> str:
     return uuid.uuid4().hex
 
 
+class CogHandover:
+    """Hands cog the file predict returned: cog delivers a returned Path itself (a data: URI, or uploaded to
+    its --upload-url on Replicate), after run() returns, so the file is removed later, not at once."""
+
+    keeps_files = True
+
+    def deliver(self, path: Path, content_type: str) -> str:
+        timer = threading.Timer(HANDOVER_SECONDS, discard, ([path],))
+        timer.daemon = True
+        timer.start()
+        return str(path)
+
+
 class CogBridge:
     def __init__(self, host: ModelHost) -> None:
         self.host = host
         self.drain = CogDrain(host, os.environ.get("PORT"))
+        self._loops = threading.local()
         logs.configure()
 
     @contextlib.contextmanager
@@ -117,11 +136,17 @@ class CogBridge:
     def setup(self) -> None:
         """Run the model's setup() once; its shutdown() runs when cog's worker process exits."""
         self.host.setup()
+        output = self.host.signature.output_type
+        if isinstance(output, type) and issubclass(output, File):  # run() returns cog's Path: cog delivers it
+            self.host.deliver_files_with(CogHandover())
         self.host.shutdown_at_exit()
         self.drain.start()
 
     # Errors reach cog as the model's own exception, so its "error" reads "ValueError: ...".
     def predict(self, inputs: dict[str, Any]) -> Any:
+        signature = self.host.signature
+        if signature.is_async and not signature.streaming:  # on this thread's own loop, kept between predictions:
+            return self._loop().run_until_complete(self.apredict(inputs))  # asyncio.run cost more than cog itself
         with self._logged():
             future = self.host.spawn(self.host.predict, self._valid(inputs))
             while True:
@@ -131,6 +156,13 @@ class CogBridge:
                     self.drain.check()
                 except PredictFailed as exc:
                     raise _original(exc) from None
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """This thread's event loop for async predicts called from cog's sync run(), made on its first use."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self._loops, "loop", None)
+        if loop is None:
+            loop = self._loops.loop = asyncio.new_event_loop()
+        return loop
 
     def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
         with self._logged():
@@ -164,7 +196,8 @@ class CogBridge:
 
     def _valid(self, inputs: dict[str, Any]) -> Any:
         try:
-            return self.host.validate({k: v for k, v in inputs.items() if v is not None or k in self._nullable})
+            given = {k: v for k, v in inputs.items() if v is not None or k in self._nullable}
+            return self.host.validate(given, platform_files=True)  # cog fetched the Path inputs itself
         except InvalidInput as exc:
             raise ValueError(f"invalid input: {exc}") from None
 

@@ -1,12 +1,20 @@
 """The server's front door, around every request: its id, the bearer check, the body, then one log line,
-the metrics and a trace span once it is answered. Plain ASGI, so a request costs a few dict lookups."""
+the metrics and a trace span once it is answered. Plain ASGI, so a request costs a few dict lookups.
+
+POST /predict goes from here straight to its endpoint, past FastAPI's middleware stack and router: on a
+no-op model those cost more than everything gpuserve does (docs/benchmarks.md). The route stays declared
+in FastAPI, so /openapi.json and /docs describe it, and every other path is FastAPI's."""
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
-import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from starlette.requests import Request
 
 from . import logs
 from .answers import send_error
@@ -17,21 +25,35 @@ from .tracing import end_span, start_span
 
 # A client's X-Request-ID is kept when it is a plain id; anything else (long, odd characters) gets a fresh one.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+log = logging.getLogger("gpuserve")
+# The /predict endpoint: a Request in, the Response to send out.
+Endpoint = Callable[[Request], Awaitable[Any]]
 
 
 def request_id_of(given: bytes | None) -> str:
+    """The client's id where it is a plain one, else 32 random hex digits (uuid4's length; random's generator,
+    seeded from the OS and reseeded after a fork, not an OS call per request: an id is not a secret)."""
     if given is not None and _SAFE_ID.fullmatch(given):
         return given.decode()
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
 
 
 class Front:
     """Wraps the FastAPI app (kept as `.app`: serve() reads its state)."""
 
     def __init__(
-        self, app: Any, *, model: str, limits: InForce, tokens: Tokens | None, metrics: Metrics, tracer: Any = None
+        self,
+        app: Any,
+        *,
+        model: str,
+        limits: InForce,
+        tokens: Tokens | None,
+        metrics: Metrics,
+        tracer: Any = None,
+        predict: Endpoint | None = None,
     ) -> None:
         self.app = app
+        self.predict = predict
         self.model = model
         self.limits = limits
         self.tokens = tokens
@@ -60,7 +82,7 @@ class Front:
 
         span = start_span(self.tracer, method=method, path=path, headers=headers) if self.tracer else None
         try:
-            # h11 bounds only headers that arrive in pieces; headers that arrive at once are measured here.
+            # The protocol (limits.headers_bounded, or h11) bounds headers that arrive in pieces; here, all of them.
             size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             if size > self.limits.max_header_bytes:
                 await send_error(
@@ -90,7 +112,8 @@ class Front:
         finally:
             seconds = time.perf_counter() - started
             queue = state.get("queue_seconds")
-            self.metrics.observe(path=path, status=status, seconds=seconds, queue_seconds=queue)
+            batch = getattr(state.get("job"), "batch_size", None)  # inputs in the predict call that answered it
+            self.metrics.observe(path=path, status=status, seconds=seconds, queue_seconds=queue, batch_size=batch)
             logs.request(
                 quiet=path in logs.QUIET_PATHS,
                 request_id=request_id,
@@ -100,7 +123,7 @@ class Front:
                 status=status,
                 duration_ms=round(seconds * 1000, 3),
                 queue_ms=None if queue is None else round(queue * 1000, 3),
-                batch_size=1 if queue is not None else None,
+                batch_size=batch,
             )
             if span is not None:
                 end_span(span, status=status, request_id=request_id, queue_seconds=queue)
@@ -127,4 +150,20 @@ class Front:
             message: dict[str, Any] = await receive()
             return message
 
-        await self.app(scope, replay, send)
+        if self.predict is not None and scope["method"] == "POST" and scope["path"] == "/predict":
+            await self._predict(scope, replay, send, request_id)
+        else:
+            await self.app(scope, replay, send)
+
+    async def _predict(self, scope: dict[str, Any], receive: Any, send: Any, request_id: str) -> None:
+        """The endpoint and its response, as FastAPI's route would run them; what it raises is a 500 here."""
+        assert self.predict is not None
+        try:
+            response = await self.predict(Request(scope, receive))
+        except Exception:
+            log.exception("gpuserve: POST /predict %s failed", request_id)
+            await send_error(
+                send, status=500, kind="InternalError", message="see the server log", request_id=request_id
+            )
+            return
+        await response(scope, receive, send)

@@ -11,37 +11,39 @@ import atexit
 import functools
 import json
 import logging
+import os
+import queue
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..decorator import spec_of
+from ..files import CONTEXT_KEY, OUTPUT, TRUSTED_PATHS, File, holds_file
 from ..loader import load_app
 from ..signature import PredictSignature
 from ..spec import ModelSpec
 from .cache import configure_cache
+from .files import FetchPolicy, discard, fetch_inputs, file_fields
 from .inputs import Invalid, validate_strict
+from .inputs import InvalidInput as InvalidInput  # its home was here; targets import it from the host
 from .weights import cache_dir_from_env, fetch_all
+
+if TYPE_CHECKING:
+    from .batcher import Batcher
 
 log = logging.getLogger("gpuserve")
 # Seconds stop() leaves requests answered as interrupted to reach their clients.
 ANSWER_SECONDS = 2.0
+# Seconds an idle predict thread waits for more work before it ends.
+IDLE_THREAD_SECONDS = 30.0
 
 State = Literal["starting", "ready", "failed", "draining", "stopped"]
-
-
-class InvalidInput(ValueError):
-    """The input broke the model's schema. `errors` holds pydantic-style {loc, msg, type} entries."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in errors))
 
 
 class PredictFailed(RuntimeError):
@@ -77,12 +79,27 @@ class ModelHost:
         self._shutdown_lock = threading.Lock()
         self._shut_down = False
         self._output = TypeAdapter(self.signature.output_type)
+        # File inputs are fetched before predict and removed after; File outputs are delivered (data: URI or upload).
+        self._file_inputs = bool(file_fields(self.signature.input_model))
+        self._file_outputs = holds_file(self.signature.output_type)
+        self._fetch_policy: FetchPolicy | None = None
+        self._destination: Any = None
         # Sync predicts run on daemon threads of their own, counted: a predict answered as interrupted may still
         # be inside the model's code when the process exits, and must not hold the exit (a pool's threads would).
         self._busy = 0
         self._in_flight: list[Callable[[], int]] = []
         self._interrupters: list[Callable[[], None]] = []
         self._busy_lock = threading.Lock()
+        # Predict threads are kept for the next predict (a new thread each time cost more than a no-op predict):
+        # `_idle` of them wait on `_work`, daemon threads still, so a stuck predict never holds the exit.
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        # A batched model's requests meet in one Batcher, which calls predict once per group.
+        self.batcher: Batcher | None = None
+        if self.signature.batched:
+            from .batcher import Batcher
+
+            self.batcher = Batcher(self, self._bound)
 
     @classmethod
     def from_ref(cls, app_ref: str) -> ModelHost:
@@ -104,6 +121,7 @@ class ModelHost:
             configure_cache()
             started = time.perf_counter()
             try:
+                self._check_file_settings()
                 fetched = fetch_all(self.spec.weights, cache_dir=cache_dir_from_env(), code_dir=self.code_dir)
                 loading = time.perf_counter()
                 instance = self.cls()
@@ -128,6 +146,15 @@ class ModelHost:
             if self.state == "starting":
                 self.state = "ready"
             log.info("gpuserve: %s", json.dumps({"event": "started", "model": self.spec.name, **self.phases}))
+
+    def _check_file_settings(self) -> None:
+        """Read the file settings from the environment at start, so a wrong one fails the start, not a request."""
+        if self._file_inputs:
+            self._fetch_policy = FetchPolicy.from_env()
+        if self._file_outputs:
+            from .outputs import destination_from_env
+
+            self._destination = destination_from_env(os.environ)  # DestinationError lists every problem
 
     @property
     def code_dir(self) -> Path:
@@ -204,27 +231,47 @@ class ModelHost:
         return self._busy + sum(count() for count in self._in_flight)
 
     def spawn(self, fn: Any, *args: Any) -> Future[Any]:
-        """Run fn(*args) on a daemon thread; its result or exception arrives on the future."""
+        """Run fn(*args) on a daemon thread (an idle one, else a new one); its result or exception arrives on
+        the future."""
         future: Future[Any] = Future()
         with self._busy_lock:
             self._busy += 1
+            reuse = self._idle > 0
+            if reuse:
+                self._idle -= 1
 
         def run() -> None:
+            outcome: tuple[bool, Any] | None = None
             try:
-                if not future.set_running_or_notify_cancel():
-                    return  # its caller gave up before it started: nothing to run
-                try:
-                    result = fn(*args)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)  # a running future cannot be cancelled any more
+                if future.set_running_or_notify_cancel():  # else its caller gave up before it started
+                    try:
+                        outcome = (True, fn(*args))
+                    except BaseException as exc:
+                        outcome = (False, exc)
             finally:
-                with self._busy_lock:
+                with self._busy_lock:  # idle before the caller hears back, so its next predict finds this thread
                     self._busy -= 1
+                    self._idle += 1
+                if outcome is not None:  # a running future cannot be cancelled any more
+                    (future.set_result if outcome[0] else future.set_exception)(outcome[1])
 
-        threading.Thread(target=run, name="gpuserve-predict", daemon=True).start()
+        self._work.put(run)
+        if not reuse:
+            threading.Thread(target=self._predict_thread, name="gpuserve-predict", daemon=True).start()
         return future
+
+    def _predict_thread(self) -> None:
+        """Run work as it comes; end after IDLE_THREAD_SECONDS without any, unless spawn() just counted on us."""
+        while True:
+            try:
+                run = self._work.get(timeout=IDLE_THREAD_SECONDS)
+            except queue.Empty:
+                with self._busy_lock:
+                    if self._idle > 0:
+                        self._idle -= 1
+                        return
+                continue
+            run()  # counts this thread idle again as it ends
 
     async def in_thread(self, fn: Any, *args: Any) -> Any:
         """Run fn on a predict thread without blocking the event loop."""
@@ -235,8 +282,12 @@ class ModelHost:
         return self.state == "ready" and self._instance is not None
 
     # inputs and outputs ----------------------------------------------------------------
-    def validate(self, raw: Mapping[str, Any] | BaseModel | None) -> BaseModel:
-        """Check raw input against the model's input schema. Raises InvalidInput naming each field."""
+    def validate(self, raw: Mapping[str, Any] | BaseModel | None, *, platform_files: bool = False) -> BaseModel:
+        """Check raw input against the model's input schema. Raises InvalidInput naming each field.
+
+        platform_files: the platform fetched file inputs itself (cog's Path): its local paths are the files.
+        Otherwise a path is never an input; files come as URLs, data: URIs, base64 or bytes.
+        """
         model = self.signature.input_model
         if isinstance(raw, model):
             return raw
@@ -255,18 +306,64 @@ class ModelHost:
                 ]
             )
         try:  # strictly, as the published schema reads: no `false` for a number, no infinity
-            return validate_strict(model, dict(raw), prefix=("input",))
+            context = {CONTEXT_KEY: TRUSTED_PATHS} if platform_files else None
+            return validate_strict(model, dict(raw), prefix=("input",), context=context)
         except Invalid as exc:
             raise InvalidInput(exc.errors) from None
 
     def encode(self, output: Any) -> Any:
         """The JSON-ready form of one output (or one streamed chunk), checked against its annotation."""
+        if self._file_outputs:
+            return self._encode_files(output)
         try:
             return self._output.dump_python(self._output.validate_python(output), mode="json")
         except ValidationError as exc:
             raise PredictFailed(
                 TypeError(f"predict returned a value that does not match its annotation: {exc}")
             ) from None
+
+    def _encode_files(self, output: Any) -> Any:
+        """encode() for outputs holding files: each is delivered, and removed when gpuserve made it."""
+        failures: list[Exception] = []
+
+        def deliver(file: File) -> str:
+            try:
+                if self._destination is None:
+                    from .outputs import destination_from_env
+
+                    self._destination = destination_from_env(os.environ)
+                return str(self._destination.deliver(file, file.content_type))
+            except Exception as exc:
+                failures.append(exc)
+                raise
+            finally:
+                if not getattr(self._destination, "keeps_files", False):
+                    discard([file])
+
+        try:
+            checked = self._output.validate_python(output, context={CONTEXT_KEY: OUTPUT})
+            return self._output.dump_python(checked, mode="json", context={CONTEXT_KEY: deliver})
+        except ValidationError as exc:
+            raise PredictFailed(
+                TypeError(f"predict returned a value that does not match its annotation: {exc}")
+            ) from None
+        except Exception as exc:
+            if failures:
+                raise PredictFailed(failures[0]) from failures[0]
+            raise PredictFailed(exc) from exc
+
+    def deliver_files_with(self, destination: Any) -> None:
+        """Deliver file outputs through `destination` (its deliver(path, content_type) -> str) instead of the
+        environment's; one with `keeps_files = True` owns removing them (cog reads them after run returns)."""
+        self._destination = destination
+
+    def fetch_files(self, value: BaseModel) -> list[File]:
+        """Fetch the value's file inputs (blocking). Returns what to discard once answered; raises FileRefused."""
+        if not self._file_inputs:
+            return []
+        if self._fetch_policy is None:
+            self._fetch_policy = FetchPolicy.from_env()
+        return fetch_inputs(value, self._fetch_policy)
 
     # calling predict -------------------------------------------------------------------
     def _bound(self) -> Any:
@@ -277,21 +374,28 @@ class ModelHost:
     def predict(self, raw: Mapping[str, Any] | BaseModel | None) -> Any:
         """Validate, call, encode: the blocking form, for runners that call from a worker thread."""
         value = self.validate(raw)
+        if self.batcher is not None:
+            return self.batcher.predict(value).result()
         if self.signature.streaming:
             return list(self.stream(value))
         args, kwargs = self.signature.call_args(value)
         fn = self._bound()
+        fetched = self.fetch_files(value)
         try:
-            result = asyncio.run(fn(*args, **kwargs)) if self.signature.is_async else fn(*args, **kwargs)
-        except Exception as exc:
-            raise PredictFailed(exc) from exc
-        return self.encode(result)
+            try:
+                result = asyncio.run(fn(*args, **kwargs)) if self.signature.is_async else fn(*args, **kwargs)
+            except Exception as exc:
+                raise PredictFailed(exc) from exc
+            return self.encode(result)
+        finally:
+            discard(fetched)
 
     def stream(self, raw: Mapping[str, Any] | BaseModel | None) -> Iterator[Any]:
         """Yield encoded chunks from a streaming predict (blocking form)."""
         value = self.validate(raw)
         args, kwargs = self.signature.call_args(value)
         fn = self._bound()
+        fetched = self.fetch_files(value)
         try:
             chunks = fn(*args, **kwargs)
             for chunk in _drain_async(chunks) if self.signature.is_async else chunks:
@@ -300,28 +404,41 @@ class ModelHost:
             raise
         except Exception as exc:
             raise PredictFailed(exc) from exc
+        finally:
+            discard(fetched)
 
     async def apredict(self, value: BaseModel) -> Any:
         """The event-loop form: async predicts are awaited, sync ones run in a worker thread."""
+        if self.batcher is not None:
+            return (await self.batcher.apredict(value)).result()
         args, kwargs = self.signature.call_args(value)
         fn = self._bound()
+        fetched = await asyncio.to_thread(self.fetch_files, value) if self._file_inputs else []
         try:
-            if self.signature.is_async:
-                result = await fn(*args, **kwargs)
-            else:
-                result = await self.in_thread(functools.partial(fn, *args, **kwargs))
-        except Exception as exc:
-            raise PredictFailed(exc) from exc
-        return self.encode(result)
+            try:
+                if self.signature.is_async:
+                    result = await fn(*args, **kwargs)
+                else:
+                    result = await self.in_thread(functools.partial(fn, *args, **kwargs))
+            except Exception as exc:
+                raise PredictFailed(exc) from exc
+            if self._file_outputs:  # delivering may upload: off the event loop
+                return await asyncio.to_thread(self.encode, result)
+            return self.encode(result)
+        finally:
+            discard(fetched)
 
     async def astream(self, value: BaseModel) -> AsyncGenerator[Any, None]:
         """Encoded chunks without blocking the event loop: sync generators advance in a thread."""
         args, kwargs = self.signature.call_args(value)
         fn = self._bound()
+        fetched = await asyncio.to_thread(self.fetch_files, value) if self._file_inputs else []
+        encode = _in_thread(self.encode) if self._file_outputs else _encoded(self.encode)
+        iterator: Any = None
         try:
             if self.signature.is_async:
                 async for chunk in fn(*args, **kwargs):
-                    yield self.encode(chunk)
+                    yield await encode(chunk)
                 return
             iterator = iter(fn(*args, **kwargs))
             done = object()
@@ -329,11 +446,41 @@ class ModelHost:
                 chunk = await self.in_thread(next, iterator, done)
                 if chunk is done:
                     return
-                yield self.encode(chunk)
+                yield await encode(chunk)
         except PredictFailed:
             raise
         except Exception as exc:
             raise PredictFailed(exc) from exc
+        finally:
+            if hasattr(iterator, "close"):  # the client left: let the model's generator stop now (its finally runs)
+                self.spawn(_close_quietly, iterator)
+            discard(fetched)
+
+
+def _close_quietly(generator: Any) -> None:
+    """Close a sync generator; one still running a chunk on another thread cannot be, and finishes by itself."""
+    try:
+        generator.close()
+    except Exception:
+        log.debug("gpuserve: the model's generator did not close", exc_info=True)
+
+
+def _encoded(encode: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+    """encode() as a coroutine function, for code that awaits either form."""
+
+    async def encoded(chunk: Any) -> Any:
+        return encode(chunk)
+
+    return encoded
+
+
+def _in_thread(encode: Callable[[Any], Any]) -> Callable[[Any], Awaitable[Any]]:
+    """encode() off the event loop (delivering a file may upload it)."""
+
+    async def encoded(chunk: Any) -> Any:
+        return await asyncio.to_thread(encode, chunk)
+
+    return encoded
 
 
 def _drain_async(agen: Any) -> Iterator[Any]:

@@ -45,6 +45,7 @@ class RunpodWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._interrupted: asyncio.Event | None = None
         self._draining = False
+        self._woken: set[asyncio.Future[None]] = set()  # jobs waiting for their predict, woken by _interrupt()
         logs.configure()
 
     @classmethod
@@ -66,13 +67,13 @@ class RunpodWorker:
         config: dict[str, Any] = {"handler": self.stream if streaming else self.handle}
         if streaming:
             config["return_aggregate_stream"] = True  # /runsync answers with the chunks as a list
-        if self.host.spec.concurrency > 1:
+        if self.host.spec.slots > 1:  # batched: enough jobs at once to fill each group (docs/batching.md)
             config["concurrency_modifier"] = self.concurrency_modifier
         self._wrap_runpod_shutdown()
         return config
 
     def concurrency_modifier(self, current: int) -> int:
-        return self.host.spec.concurrency
+        return self.host.spec.slots
 
     # the drain: RunPod's signal handler stays; gpuserve's runs first -------------------------------------------
     def _wrap_runpod_shutdown(self) -> None:
@@ -105,6 +106,9 @@ class RunpodWorker:
 
     def _interrupt(self) -> None:
         self.interrupted.set()
+        for woken in self._woken:
+            if not woken.done():
+                woken.set_result(None)
 
     @property
     def interrupted(self) -> asyncio.Event:
@@ -132,8 +136,9 @@ class RunpodWorker:
         """The job's events, and one log line per job with RunPod's job id as the request id."""
         started = time.perf_counter()
         status = "cancelled"
+        running: list[Job] = []  # the job's predict, once it runs: it knows its batch's size
         try:
-            async for event in self._job_events(job):
+            async for event in self._job_events(job, running):
                 if event.kind == "error":
                     status = "failed"
                 yield event
@@ -146,10 +151,10 @@ class RunpodWorker:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 queue_ms=None,
-                batch_size=1,
+                batch_size=running[0].batch_size if running else None,
             )
 
-    async def _job_events(self, job: dict[str, Any]) -> AsyncIterator[Event]:
+    async def _job_events(self, job: dict[str, Any], started: list[Job]) -> AsyncIterator[Event]:
         """The job's outputs as events; an error event carries RunPod's {"error": ...} and ends it."""
         self._loop = asyncio.get_running_loop()
         try:
@@ -158,10 +163,14 @@ class RunpodWorker:
             yield Event("error", {"error": f"invalid input: {exc}"})
             return
         running = Job(self.host, value, release=lambda: None)
+        started.append(running)
         try:
             while True:
                 event = await self._next(running)
                 if event.kind == "end":
+                    return
+                if event.kind == "error" and isinstance(event.value, InvalidInput):  # a file input refused
+                    yield Event("error", {"error": f"{event.value.kind}: {event.value}"})
                     return
                 if event.kind == "error":
                     failed = event.value
@@ -178,6 +187,11 @@ class RunpodWorker:
             raise
 
     async def _next(self, running: Job) -> Event:
+        """The job's next event, or interrupted once the drain's grace ran out."""
+        if not running.queue.empty():
+            return running.queue.get_nowait()
+        if not self.host.signature.streaming:  # all its events arrive as its task ends: one future waits for that
+            return await self._outcome(running)
         get = asyncio.ensure_future(running.queue.get())
         interrupted = asyncio.ensure_future(self.interrupted.wait())
         try:
@@ -187,6 +201,28 @@ class RunpodWorker:
         if get in done:
             return get.result()
         get.cancel()
+        running.abandon()
+        return Event("interrupted")
+
+    async def _outcome(self, running: Job) -> Event:
+        """_next() for a job that is not a stream, without a task and asyncio.wait per event (docs/benchmarks.md)."""
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake(_: Any = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        if self.interrupted.is_set():
+            wake()
+        running.task.add_done_callback(wake)
+        self._woken.add(woken)
+        try:
+            await woken
+        finally:
+            self._woken.discard(woken)
+            running.task.remove_done_callback(wake)
+        if not running.queue.empty():
+            return running.queue.get_nowait()
         running.abandon()
         return Event("interrupted")
 

@@ -76,7 +76,7 @@ class DrainingServer(uvicorn.Server):
         if self.jobs.answering:
             left = self.jobs.answering
             log.warning("gpuserve: %d request(s) still running after %g s: answering them as interrupted", left, grace)
-            self.jobs.interrupted.set()
+            self.jobs.interrupt()
             answered_by = time.monotonic() + CLOSE_SECONDS
             while self.jobs.answering and time.monotonic() < answered_by:
                 await asyncio.sleep(0.05)

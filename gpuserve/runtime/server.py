@@ -10,20 +10,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field, create_model
 
 from . import logs
-from .answers import ErrorResponse, error_json
+from .answers import ErrorResponse, JSONResponse, error_json
 from .auth import Tokens
+from .files import file_fields
 from .front import Front
 from .host import ModelHost
-from .inputs import BadJSON, Invalid, parse_body
+from .inputs import BadJSON, Invalid, InvalidInput, parse_body
 from .jobs import Event, Jobs, grace_seconds
 from .limits import RETRY_AFTER_SECONDS, Gate, InForce, QueueFull
 from .metrics import CONTENT_TYPE, Metrics
 from .openapi import predict_responses, with_request_schema
 from .tracing import tracer_from_env
+from .uploads import BadUpload, is_multipart, multipart_as_json
 
 log = logging.getLogger("gpuserve")
 
@@ -74,7 +76,7 @@ def create_app(
     spec, signature = host.spec, host.signature
     limits = InForce.of(spec, env, max_queue=max_queue, max_body_bytes=max_body_bytes)
     tokens = Tokens.from_env(env)
-    gate = Gate(spec.concurrency, limits.max_queue)
+    gate = Gate(spec.slots, limits.max_queue)  # batched: enough requests in to fill each group (docs/batching.md)
     jobs = Jobs(host, gate, grace_seconds(host))
     metrics = Metrics(
         model=spec.name,
@@ -90,6 +92,7 @@ def create_app(
     has_required = any(f.is_required() for f in input_model.model_fields.values())
     input_default: Any = ... if has_required else Field(default_factory=input_model)
     request_model = create_model("PredictRequest", input=(input_model, input_default))
+    uploads = sorted(file_fields(input_model))  # file inputs: /predict also takes multipart/form-data
     response_model = create_model("PredictResponse", id=(str, ...), output=(output_type, ...), timing=(Timing, ...))
 
     @asynccontextmanager
@@ -129,11 +132,21 @@ def create_app(
     @app.post("/predict", response_model=response_model, responses=predict_responses(auth=tokens is not None))
     async def predict(request: Request) -> Any:
         request_id: str = request.state.request_id
-        if not _is_json(request.headers.get("content-type", "")):
+        content_type = request.headers.get("content-type", "")
+        if _is_json(content_type):
+            raw = await request.body()
+        elif uploads and is_multipart(content_type):
+            try:
+                raw = await multipart_as_json(request, input_model)
+            except BadUpload as exc:
+                return _error(400, "InvalidUpload", f"the multipart body cannot be read: {exc}", request_id)
+        else:
             message = "send the body as JSON with the header `Content-Type: application/json`"
+            if uploads:
+                message += " or upload files as multipart/form-data (one form field per input)"
             return _error(415, "UnsupportedMediaType", message, request_id)
         try:
-            body = parse_body(request_model, await request.body())
+            body = parse_body(request_model, raw)
         except BadJSON as exc:
             return _error(400, "InvalidJSON", f"the body is not JSON in UTF-8: {exc}", request_id)
         except Invalid as exc:
@@ -169,6 +182,7 @@ def create_app(
             return _interrupted(request_id)
         started = time.perf_counter()
         state.queue_seconds = started - queued
+        state.job = job  # the request log line reads the size of the batch that answered it
         deadline = time.monotonic() + spec.timeout
         chunks: list[Any] = []
         while True:
@@ -179,6 +193,10 @@ def create_app(
                 output: Any = event.value
             elif event.kind == "end":
                 break
+            elif event.kind == "error" and isinstance(event.value, InvalidInput):
+                refused = event.value  # a file input its limits refuse, found while fetching it
+                body = error_json(refused.kind, str(refused), request_id) | {"detail": refused.errors}
+                return JSONResponse(body, status_code=refused.status)
             elif event.kind == "error":
                 failed = event.value
                 log.error("gpuserve: predict %s failed: %s", request_id, failed, exc_info=failed.__cause__)
@@ -190,8 +208,8 @@ def create_app(
         if signature.streaming:
             output = chunks
         done = time.perf_counter()
-        timing = Timing(queue_ms=round((started - queued) * 1000, 3), predict_ms=round((done - started) * 1000, 3))
-        return JSONResponse({"id": request_id, "output": output, "timing": timing.model_dump()})
+        timing = {"queue_ms": round((started - queued) * 1000, 3), "predict_ms": round((done - started) * 1000, 3)}
+        return JSONResponse({"id": request_id, "output": output, "timing": timing})  # the shape of Timing
 
     def _interrupted(request_id: str) -> JSONResponse:
         message = f"the container is shutting down and this request could not finish within grace={jobs.grace:g}s"
@@ -222,6 +240,10 @@ def create_app(
                 yield _sse(event.value)
             elif event.kind == "end":
                 break
+            elif event.kind == "error" and isinstance(event.value, InvalidInput):
+                refused = event.value
+                yield _sse({"type": refused.kind, "message": str(refused), "status": refused.status}, "error")
+                return
             elif event.kind == "error":
                 yield _sse({"type": event.value.type, "message": event.value.message}, "error")
                 return
@@ -236,13 +258,15 @@ def create_app(
             {"id": request_id, "chunks": count, "predict_ms": round((time.perf_counter() - started) * 1000, 3)}, "done"
         )
 
-    app.openapi = with_request_schema(app, request_model, auth=tokens is not None)  # type: ignore[method-assign]
+    app.openapi = with_request_schema(app, request_model, auth=tokens is not None, uploads=uploads)  # type: ignore[method-assign]
     app.state.host = host
     app.state.jobs = jobs
     app.state.metrics = metrics
     app.state.limits = limits
     tracer = tracer if tracer is not None else tracer_from_env(spec.name, env)
-    return Front(app, model=spec.name, limits=limits, tokens=tokens, metrics=metrics, tracer=tracer)
+    # POST /predict is called straight from Front; the route above stays for OpenAPI and /docs.
+    front = Front(app, model=spec.name, limits=limits, tokens=tokens, metrics=metrics, tracer=tracer, predict=predict)
+    return front
 
 
 async def _collect(chunks: AsyncIterator[Any]) -> list[Any]:

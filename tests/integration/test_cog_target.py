@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from gpuserve.adapters._common import PINS
-from tests.apps import ALL, FAULTY, LIFECYCLE, STREAM, Case
+from tests.apps import ALL, FAULTY, LIFECYCLE, STREAM, Case, params
 from tests.integration.conftest import build_elsewhere
 from tests.integration.test_runpod_target import CaseEnv, LocalOutput
 from tests.proc import free_port, output_of, started, stop, wait_until
@@ -69,7 +69,7 @@ def cog_server(case: Case, tmp_path: Path, env: dict[str, str]) -> Iterator[tupl
         yield proc, client, directory
 
 
-@pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
+@pytest.mark.parametrize("case", params(ALL))
 def test_cog_server_answers_like_the_local_server(
     case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
 ) -> None:

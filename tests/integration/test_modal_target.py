@@ -14,7 +14,7 @@ import pytest
 from gpuserve.adapters._common import PINS
 from gpuserve.gpus import GPU_TYPES
 from gpuserve.loader import load_app
-from tests.apps import ALL, FAULTY, LIFECYCLE, ROOT, STREAM, Case
+from tests.apps import ALL, FAULTY, LIFECYCLE, ROOT, STREAM, Case, params
 from tests.integration.conftest import build_elsewhere
 from tests.integration.test_runpod_target import CaseEnv, LocalOutput
 from tests.proc import free_port, started, wait_until
@@ -46,7 +46,7 @@ def modal_dir(request: pytest.FixtureRequest, tmp_path: Path, case_env: CaseEnv)
     return case, directory, python_of(venv), env
 
 
-@pytest.mark.parametrize("modal_dir", ALL, ids=lambda c: c.key, indirect=True)
+@pytest.mark.parametrize("modal_dir", params(ALL), indirect=True)
 def test_modal_app_loads_registers_the_spec_and_runs(
     modal_dir: ModalDir, local_output: LocalOutput, tmp_path: Path
 ) -> None:
@@ -68,7 +68,7 @@ def test_modal_app_loads_registers_the_spec_and_runs(
     assert registered["scaledown_window"] == spec.idle_timeout
     assert registered["timeout"] == spec.timeout
     assert registered["startup_timeout"] == spec.setup_timeout
-    assert registered["max_concurrent_inputs"] == (spec.concurrency if spec.concurrency > 1 else None)
+    assert registered["max_concurrent_inputs"] == (spec.slots if spec.slots > 1 else None)  # batched: groups
     assert registered["secrets"] == len(spec.secrets)
     info = registered["info"]  # the class service function's own view
     assert info["gpus"] == ([[t, spec.gpu.count] for t in spec.gpu.types] if spec.gpu else [])
@@ -115,7 +115,7 @@ def test_setup_runs_once_and_preemption_runs_shutdown(modal_dir: ModalDir, tmp_p
     assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
 
 
-@pytest.mark.parametrize("modal_dir", [c for c in ALL if c is not LIFECYCLE], ids=lambda c: c.key, indirect=True)
+@pytest.mark.parametrize("modal_dir", params([c for c in ALL if c is not LIFECYCLE]), indirect=True)
 def test_web_endpoint_serves_the_http_contract(modal_dir: ModalDir, local_output: LocalOutput) -> None:
     case, directory, python, env = modal_dir
     port = free_port()

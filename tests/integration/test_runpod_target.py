@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apps import ALL, FAULTY, HELLO, LIFECYCLE, STREAM, Case
+from tests.apps import ALL, EMBEDDINGS, FAULTY, HELLO, LIFECYCLE, STREAM, Case, params
 from tests.integration.conftest import build_elsewhere
 from tests.integration.test_docker_target import hadolint
 from tests.proc import free_port, output_of, started, stop, wait_until
@@ -45,7 +45,9 @@ def job_result(log: str) -> dict[str, Any]:
     return parsed
 
 
-@pytest.mark.parametrize("case", ALL, ids=lambda c: c.key)
+# --test_input reports its result only in a log line, which runpod cuts at 4096 characters: embeddings' 384 numbers
+# are longer, so that example is checked through the local API below, which answers in full.
+@pytest.mark.parametrize("case", [c for c in ALL if c is not EMBEDDINGS], ids=lambda c: c.key)
 def test_handler_runs_test_input_and_rejects_bad_input(
     case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
 ) -> None:
@@ -62,7 +64,7 @@ def test_handler_runs_test_input_and_rejects_bad_input(
     assert code == 0, log
 
 
-@pytest.mark.parametrize("case", [HELLO, STREAM, FAULTY], ids=lambda c: c.key)
+@pytest.mark.parametrize("case", params([HELLO, STREAM, FAULTY, EMBEDDINGS]))
 def test_local_api_answers_like_the_local_server(
     case: Case, tmp_path: Path, case_env: CaseEnv, local_output: LocalOutput
 ) -> None:

@@ -111,7 +111,7 @@ FAILURES = [
         "--plot needs matplotlib",
         without_matplotlib=True,
     ),
-    Failure("unknown-command", ("deploy", HELLO.ref), ExitStatus.USAGE, "No such command"),
+    Failure("unknown-command", ("launch", HELLO.ref), ExitStatus.USAGE, "No such command"),
 ]
 
 

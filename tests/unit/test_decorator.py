@@ -82,6 +82,7 @@ def test_options_are_recorded() -> None:
         "spot_notices": "off",
         "concurrency": 1,
         "secrets": ["HF_TOKEN"],
+        "batch": None,
     }
     assert signature.style == "model" and signature.input_model is In and not signature.streaming
 

@@ -15,7 +15,10 @@ image = (
         'packaging==26.3',
         'fastapi==0.165.0',
         'uvicorn==0.54.0',
+        'uvloop==0.23.0',
+        'httptools==0.9.0',
         'prometheus_client==0.26.0',
+        'python-multipart==0.0.34',
     )
     .env({'GPUSERVE_CACHE_DIR': '/cache'})
     # Code last: Modal adds local sources at container start, after every build step.

@@ -4,7 +4,7 @@ Rendered by gpuserve 0.1.0 from app:TextGeneration (target: modal). Edit the mod
 Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
 """
 
-from typing import Any
+from typing import Any, Iterator
 
 import modal
 
@@ -15,11 +15,15 @@ image = (
         'packaging==26.3',
         'fastapi==0.165.0',
         'uvicorn==0.54.0',
+        'uvloop==0.23.0',
+        'httptools==0.9.0',
         'prometheus_client==0.26.0',
+        'python-multipart==0.0.34',
         'torch==2.13.0',
-        'transformers==5.23.0',
+        'transformers==5.24.0',
         'tokenizers==0.23.3',
         'safetensors==0.8.0',
+        'accelerate==1.15.0',
     )
     .env({'MODEL_ID': 'gpt2', 'TOKENIZERS_PARALLELISM': 'false', 'GPUSERVE_CACHE_DIR': '/cache'})
     # Code last: Modal adds local sources at container start, after every build step.
@@ -67,10 +71,10 @@ class TextGeneration:
         max_new_tokens: int = 32,
         temperature: float = 0.0,
         seed: int = 0,
-    ) -> Any:
+    ) -> Iterator[Any]:
         """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
         inputs = {'prompt': prompt, 'max_new_tokens': max_new_tokens, 'temperature': temperature, 'seed': seed}
-        return self.host.predict(inputs)
+        yield from self.host.stream(inputs)
 
     @modal.asgi_app()
     def web(self) -> Any:

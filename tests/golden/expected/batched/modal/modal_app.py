@@ -1,0 +1,78 @@
+"""Modal app for the model 'batched-upper'.
+
+Rendered by gpuserve 0.1.0 from batched:BatchedUpper (target: modal). Edit the model, then rebuild.
+Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
+"""
+
+from typing import Any
+
+import modal
+
+image = (
+    modal.Image.debian_slim(python_version='3.11')
+    .pip_install(
+        'pydantic==2.14.3',
+        'packaging==26.3',
+        'fastapi==0.165.0',
+        'uvicorn==0.54.0',
+        'uvloop==0.23.0',
+        'httptools==0.9.0',
+        'prometheus_client==0.26.0',
+        'python-multipart==0.0.34',
+    )
+    .env({'GPUSERVE_CACHE_DIR': '/cache'})
+    # Code last: Modal adds local sources at container start, after every build step.
+    .add_local_python_source('gpuserve', 'batched')
+)
+
+app = modal.App('batched-upper', image=image)
+
+# Model weights (the spec's, and what the Hugging Face or torch caches download) persist here between containers.
+cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
+
+
+@app.cls(
+    gpu=None,
+    min_containers=0,
+    scaledown_window=300,
+    timeout=600,
+    startup_timeout=1800,
+    secrets=[],
+    volumes={'/cache': cache},
+)
+@modal.concurrent(max_inputs=8)
+class BatchedUpper:
+    @modal.enter()
+    def setup(self) -> None:
+        """Load the model once per container, before the first input."""
+        from gpuserve.runtime import ModelHost
+
+        self.host = ModelHost.from_ref('batched:BatchedUpper')
+        self.host.setup()
+        if not modal.is_local():
+            cache.commit()  # weights fetched into the Volume are there for the next container
+        self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
+
+    @modal.exit()
+    def shutdown(self) -> None:
+        """Scale-down, redeploys and preemption (SIGINT) all end here: drain for the grace, then shut down."""
+        self.host.stop(grace=30)
+
+    @modal.method()
+    def predict(
+        self,
+        *,
+        text: str,
+        fail: bool = False,
+        seconds: float = 0.0,
+    ) -> Any:
+        """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
+        inputs = {'text': text, 'fail': fail, 'seconds': seconds}
+        return self.host.predict(inputs)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        """The gpuserve HTTP contract: POST /predict, GET /health, /openapi.json, /docs."""
+        from gpuserve.runtime.server import create_app
+
+        return create_app(self.host)

