@@ -67,13 +67,22 @@ class ModalContext:
     bake_secrets: tuple[str, ...]
 
 
+def _annotation(prop: dict[str, Any]) -> str:
+    """The parameter's annotation: a scalar, `scalar | None` (the forms `modal run` parses), else Any."""
+    options = prop.get("anyOf", [])
+    if len(options) == 2 and {"type": "null"} in options:
+        inner = python_type(next(o for o in options if o != {"type": "null"}))
+        return f"{inner} | None" if inner else "Any"
+    return python_type(prop) or "Any"
+
+
 def _parameters(input_schema: dict[str, Any]) -> list[tuple[str, str]]:
     """(name, "name: type = default") for each input, keyword-only, so required ones may follow optional ones."""
     required = set(input_schema.get("required", []))
     params = []
     for name, prop in input_schema.get("properties", {}).items():
         # A gpuserve.File is a URL or data: URI (`modal run --image URL` parses str), or bytes from Python callers.
-        text = f"{name}: {python_type(prop) or 'Any'}"
+        text = f"{name}: {_annotation(prop)}"
         if name not in required:
             text += f" = {prop.get('default')!r}"
         params.append((name, text))

@@ -68,7 +68,7 @@ class ImageFilter:
         *,
         image: str,
         blur: float = 2,
-        width: Any = None,
+        width: int | None = None,
     ) -> Any:
         """The model's input as keyword arguments, validated against its schema; returns JSON-ready output."""
         inputs = {'image': image, 'blur': blur, 'width': width}
