@@ -88,6 +88,7 @@ def _read_files(files: tuple[str, ...]) -> dict[str, str]:
 
 def _saved(output: Any, directory: Path) -> Any:
     """The output with each data: URI written to a file in `directory` and replaced by its path."""
+    from ..conformance.compare import decode_data_uri
     from ..files import suffix_for
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -95,11 +96,11 @@ def _saved(output: Any, directory: Path) -> Any:
 
     def save(value: Any) -> Any:
         nonlocal count
-        if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
-            head, payload = value[5:].split(",", 1)
+        decoded = decode_data_uri(value) if isinstance(value, str) and value.startswith("data:") else None
+        if decoded is not None:
             count += 1
-            path = directory / f"output-{count}{suffix_for(head.split(';', 1)[0])}"
-            path.write_bytes(base64.b64decode(payload))
+            path = directory / f"output-{count}{suffix_for(decoded.media_type)}"
+            path.write_bytes(decoded.data)
             return str(path)
         if isinstance(value, list):
             return [save(item) for item in value]

@@ -327,11 +327,7 @@ class ModelHost:
         failures: list[Exception] = []
 
         def deliver(file: File) -> str:
-            try:
-                if self._destination is None:
-                    from .outputs import destination_from_env
-
-                    self._destination = destination_from_env(os.environ)
+            try:  # setup() chose the destination (predict runs only after it)
                 return str(self._destination.deliver(file, file.content_type))
             except Exception as exc:
                 failures.append(exc)
