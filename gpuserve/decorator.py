@@ -35,6 +35,7 @@ def model(
     setup_timeout: int = ...,
     grace: int = ...,
     spot_notices: Literal["off", "aws", "gcp"] = ...,
+    spot: Literal["off", "prefer", "only"] = ...,
     concurrency: int = ...,
     secrets: list[str] | tuple[str, ...] = ...,
     limits: Limits | None = ...,

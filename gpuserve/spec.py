@@ -330,6 +330,12 @@ class ModelSpec(BaseModel):
         hint="name the cloud whose spot instances the container runs on",
         doc="Watch this cloud's spot-interruption notice and start the drain before the stop signal.",
     )
+    spot: Literal["off", "prefer", "only"] = option(
+        "off",
+        allowed="'off' (on-demand only), 'prefer' (spot, falling back to on-demand) or 'only' (spot only)",
+        hint="spot GPUs cost less but can be taken back: use 'prefer' with grace and spot_notices set",
+        doc="Run on spot (preemptible) capacity where the platform lets you choose it.",
+    )
     concurrency: int = option(
         1,
         ge=1,

@@ -190,6 +190,7 @@ class CogTarget:
                 "them as retryable",
                 f"{spec.grace} s",
             ),
+            "spot": not_offered("Replicate chooses the hardware; it sells no spot capacity"),
             "spot_notices": not_offered("Replicate runs the hardware and stops models itself"),
             "concurrency": setting(
                 concurrency if spec.slots > 1 else "one prediction at a time (cog's default)", spec.slots

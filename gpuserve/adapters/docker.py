@@ -79,6 +79,7 @@ class DockerTarget:
                 "the server drains on SIGTERM for this long; README's `docker run --stop-timeout` allows for it",
                 f"{spec.grace} s",
             ),
+            "spot": not_offered("a plain image runs where you start it: ask your orchestrator for spot nodes"),
             "spot_notices": runtime(
                 "the server watches the cloud's spot notice and drains before SIGTERM", spec.spot_notices
             ),

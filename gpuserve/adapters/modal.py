@@ -129,6 +129,7 @@ class ModalTarget:
                 "30 s after preemption's SIGINT)",
                 f"{spec.grace} s",
             ),
+            "spot": not_offered("Modal chooses its own capacity and offers no spot choice"),
             "spot_notices": not_offered("Modal handles preemption itself and signals it with SIGINT"),
             "concurrency": setting(concurrency, spec.slots),
             "batch": batch_option(

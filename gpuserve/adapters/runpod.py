@@ -170,6 +170,7 @@ class RunpodTarget:
                 "retryable error",
                 f"{spec.grace} s",
             ),
+            "spot": not_offered("RunPod Serverless chooses its own capacity; it sells no spot workers"),
             "spot_notices": not_offered("RunPod stops workers with SIGTERM; there is no cloud notice to watch"),
             "concurrency": setting(
                 "handler.py concurrency_modifier" + (", (concurrency + 1) * batch.max_size" if spec.batch else ""),

@@ -80,6 +80,7 @@ def test_options_are_recorded() -> None:
         "setup_timeout": 900,
         "grace": 30,
         "spot_notices": "off",
+        "spot": "off",
         "concurrency": 1,
         "secrets": ["HF_TOKEN"],
         "batch": None,

@@ -94,3 +94,22 @@ def test_image_errors_name_the_field(build: object, field: str, fragment: str) -
         build()  # type: ignore[operator]
     assert fragment in str(info.value)
     assert info.value.problems[0].field == field
+
+
+def test_spot_is_refused_outside_its_three_values_naming_them() -> None:
+    class Model:
+        def setup(self) -> None: ...
+
+        def predict(self, text: str) -> str:
+            return text
+
+    with pytest.raises(gpuserve.SpecError) as info:
+        gpuserve.model(spot="always")(Model)
+    problem = info.value.problems[0]
+    assert problem.field == "spot"
+    assert problem.value == "always"
+    assert "'prefer'" in problem.allowed and "'only'" in problem.allowed
+
+
+def test_spot_defaults_to_on_demand() -> None:
+    assert ModelSpec(name="m", class_name="M").spot == "off"
