@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ from .limits import Gate
 
 log = logging.getLogger("gpuserve")
 
-Kind = Literal["chunk", "result", "error", "end", "timeout", "interrupted"]
+Kind = Literal["chunk", "result", "error", "end", "timeout", "interrupted", "gone"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,11 @@ class InlineJob(Job):
         self.stop = True
 
 
+def _hung_up(watch: asyncio.Future[Any]) -> bool:
+    """The client_gone() watch returned: the client hung up (a watch that failed says nothing)."""
+    return watch.done() and not watch.cancelled() and watch.exception() is None
+
+
 def grace_seconds(host: ModelHost) -> float:
     """The spec's grace, unless the operator overrides it with GPUSERVE_GRACE_SECONDS at run time."""
     return float(os.environ.get("GPUSERVE_GRACE_SECONDS", host.spec.grace))
@@ -152,14 +157,31 @@ class Jobs:
         """`async with` it while a request has no answer yet: a drain waits for these."""
         return _Answering(self)
 
-    async def start(self, value: BaseModel) -> Job | Event:
-        """A running job, or Event("interrupted") when the drain ended the wait for a slot. Raises QueueFull."""
+    async def start(self, value: BaseModel, client_gone: Callable[[], Awaitable[Any]] | None = None) -> Job | Event:
+        """A running job, Event("interrupted") when the drain ended the wait for a slot, or Event("gone") when
+        `client_gone()` returned first: a client that hung up while queued gives its place to the next one
+        instead of having a GPU run its predict for nobody. Raises QueueFull."""
         granted = self.gate.enqueue()  # QueueFull propagates
+        watch = None
+        if client_gone is not None and not granted.done():  # only a queued request watches: no cost otherwise
+            watch = asyncio.ensure_future(client_gone())
+
+            def leave_queue(watch: asyncio.Future[Any]) -> None:
+                if _hung_up(watch) and not granted.done():
+                    self.gate.withdraw(granted)  # which wakes the wait below
+
+            watch.add_done_callback(leave_queue)
         try:
             await self._until(granted)
         except BaseException:  # the request itself was cancelled: its place (or slot) goes to the next one
             self.gate.withdraw(granted)
             raise
+        finally:
+            if watch is not None and not watch.done():
+                watch.cancel()
+        if watch is not None and _hung_up(watch):
+            self.gate.withdraw(granted)  # its place, or the slot that came at the same moment
+            return Event("gone")
         if not granted.done():
             self.gate.withdraw(granted)
             return Event("interrupted")

@@ -28,6 +28,8 @@ from .tracing import tracer_from_env
 from .uploads import BadUpload, is_multipart, multipart_as_json
 
 log = logging.getLogger("gpuserve")
+# The status logged for a request whose client hung up while it was queued (nginx's "client closed request").
+CLIENT_GONE = 499
 
 
 class Timing(BaseModel):
@@ -170,14 +172,21 @@ def create_app(
                 headers={"Cache-Control": "no-cache"},
             )
         async with jobs.answering_one():
-            return await _answer(value, request_id, request.state)
+            return await _answer(value, request_id, request.state, request.receive)
 
-    async def _answer(value: BaseModel, request_id: str, state: Any) -> JSONResponse:
+    async def _answer(value: BaseModel, request_id: str, state: Any, receive: Any) -> JSONResponse:
         queued = time.perf_counter()
+
+        async def client_gone() -> None:  # the body is read: what the connection says next is that it closed
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
         try:
-            job = await jobs.start(value)
+            job = await jobs.start(value, client_gone)
         except QueueFull as exc:
             return _error(503, "Busy", str(exc), request_id, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        if isinstance(job, Event) and job.kind == "gone":  # nobody reads it: the log line and metrics say 499
+            return _error(CLIENT_GONE, "ClientGone", "the client closed the connection while queued", request_id)
         if isinstance(job, Event):
             return _interrupted(request_id)
         started = time.perf_counter()

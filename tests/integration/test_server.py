@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -184,3 +185,37 @@ def test_sigterm_drains_in_flight_request_then_shuts_down(tmp_path: Path) -> Non
         assert result["r"].status_code == 200 and result["r"].json()["output"]["tag"] == "late"
         assert code in (0, -signal.SIGTERM), output_of(served.proc)  # uvicorn >= 0.29 re-raises the signal once drained
         assert [line.split()[0] for line in log.read_text().splitlines()] == ["setup", "shutdown"]
+
+
+def _queue_depth(served: Served) -> float:
+    line = next(ln for ln in served.client.get("/metrics").text.splitlines() if ln.startswith("gpuserve_queue_depth "))
+    return float(line.split()[1])
+
+
+def test_a_client_that_hangs_up_while_queued_leaves_the_queue_and_its_predict_never_runs(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    single = f"{ROOT}/tests/models/single.py:Single"  # concurrency=1; predict sleeps `seconds`, logs start:TAG
+    with serve(single, {"LIFECYCLE_LOG": str(log)}) as served:
+        first: dict[str, httpx.Response] = {}
+
+        def hold_the_slot() -> None:
+            first["a"] = served.client.post("/predict", json={"input": {"seconds": 3, "tag": "a"}})
+
+        holder = threading.Thread(target=hold_the_slot)
+        holder.start()
+        wait_until(lambda: log.exists() and "start:a" in log.read_text(), 10, "the first predict running")
+        body = json.dumps({"input": {"seconds": 0, "tag": "b"}}).encode()
+        head = f"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+        with socket.create_connection(("127.0.0.1", int(str(served.client.base_url).rsplit(":", 1)[1]))) as sock:
+            sock.sendall(head.encode() + b"\r\n\r\n" + body)
+            wait_until(lambda: _queue_depth(served) == 1, 10, "the second request queued")
+        wait_until(lambda: _queue_depth(served) == 0, 2, "the hung-up request out of the queue")
+        assert holder.is_alive()  # it left the queue while the slot was still taken, not when the slot came
+        holder.join(30)
+        after = served.client.post("/predict", json={"input": {"seconds": 0, "tag": "c"}})
+        stop(served.proc)
+        printed = output_of(served.proc)
+    assert first["a"].status_code == 200 and after.status_code == 200
+    started_tags = [ln.split()[0] for ln in log.read_text().splitlines() if ln.startswith("start:")]
+    assert started_tags == ["start:a", "start:c"]
+    assert '"status":499' in printed  # the request log line of the client that hung up
