@@ -15,7 +15,14 @@ from gpuserve.adapters.table import DOCS_BEGIN, DOCS_END, markdown, option_table
 from gpuserve.loader import load_app  # noqa: E402
 
 EXAMPLE = "examples/text-generation/app.py"
-DOCS = {"docker": "docker.md", "runpod": "runpod.md", "cog": "replicate.md", "modal": "modal.md"}
+DOCS = {
+    "docker": "docker.md",
+    "runpod": "runpod.md",
+    "cog": "replicate.md",
+    "modal": "modal.md",
+    "kubernetes": "kubernetes.md",
+    "skypilot": "skypilot.md",
+}
 
 
 def with_table(text: str, target: str) -> str:

@@ -12,6 +12,8 @@ _TARGETS: dict[str, str] = {
     "runpod": "gpuserve.adapters.runpod:RunpodTarget",
     "cog": "gpuserve.adapters.cog:CogTarget",
     "modal": "gpuserve.adapters.modal:ModalTarget",
+    "kubernetes": "gpuserve.adapters.kubernetes:KubernetesTarget",
+    "skypilot": "gpuserve.adapters.skypilot:SkypilotTarget",
 }
 
 

@@ -13,16 +13,16 @@ from ..cost.prices import DEFAULT_MAX_AGE_DAYS
 from ..loader import load_app
 from . import ExitStatus, fail
 
-PROVIDERS = ("modal", "runpod", "replicate")
+RATED = ("kubernetes",)  # providers without a list price: shown only with a rate
 
 
-def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
+def _cold_starts(values: tuple[str, ...], providers: list[str]) -> dict[str, float]:
     cold: dict[str, float] = {}
     for value in values:
         provider, _, seconds = value.partition("=")
-        if provider not in PROVIDERS or not seconds:
+        if provider not in providers or not seconds:
             fail(
-                f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(PROVIDERS)}",
+                f"--cold-start-seconds {value!r}: write PROVIDER=SECONDS with PROVIDER one of {', '.join(providers)}",
                 ExitStatus.USAGE,
             )
         try:
@@ -30,6 +30,28 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
         except ValueError:
             fail(f"--cold-start-seconds {value!r}: {seconds!r} is not a number of seconds", ExitStatus.USAGE)
     return cold
+
+
+def _rates(values: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """--rate kubernetes:H100=2.50: USD per GPU-hour, by provider and canonical GPU name."""
+    from ..gpus import canonical_gpu_name
+
+    rates: dict[str, dict[str, float]] = {}
+    for value in values:
+        provider, _, rest = value.partition(":")
+        name, _, price = rest.partition("=")
+        gpu = canonical_gpu_name(name)
+        hint = f"write PROVIDER:GPU=USD_PER_GPU_HOUR, e.g. kubernetes:H100=2.50, PROVIDER one of {', '.join(RATED)}"
+        if provider not in RATED or gpu is None or not price:
+            fail(f"--rate {value!r}: {hint} and GPU a name gpuserve knows", ExitStatus.USAGE)
+        try:
+            hourly = float(price)
+        except ValueError:
+            fail(f"--rate {value!r}: {price!r} is not a number of USD per GPU-hour; {hint}", ExitStatus.USAGE)
+        if not hourly > 0:
+            fail(f"--rate {value!r}: the rate must be more than 0 USD per GPU-hour; {hint}", ExitStatus.USAGE)
+        rates.setdefault(provider, {})[gpu] = hourly
+    return rates
 
 
 @click.command("cost")
@@ -64,6 +86,23 @@ def _cold_starts(values: tuple[str, ...]) -> dict[str, float]:
     multiple=True,
     metavar="PROVIDER=S",
     help="Cold start per provider, e.g. modal=20 (defaults in the price file).",
+)
+@click.option(
+    "--rate",
+    "rates",
+    multiple=True,
+    metavar="PROVIDER:GPU=USD",
+    help="Your own cluster's cost per GPU-hour, e.g. kubernetes:H100=2.50: kubernetes is shown only with one.",
+)
+@click.option(
+    "--spot",
+    type=click.Choice(["off", "prefer", "only"]),
+    help="Override APP's spot: prefer or only prices SkyPilot's VMs at spot rates (preemptions not simulated).",
+)
+@click.option(
+    "--target-qps-per-replica",
+    type=click.FloatRange(min=0, min_open=True),
+    help="SkyServe's autoscaler target (default: what one replica can do, concurrency / seconds per request).",
 )
 @click.option("--keep-warm", type=click.IntRange(min=0), help="Override APP's keep_warm.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), help="Override APP's idle_timeout (seconds).")
@@ -105,6 +144,9 @@ def command(
     profile: Path | None,
     trace: Path | None,
     cold_start: tuple[str, ...],
+    rates: tuple[str, ...],
+    spot: str | None,
+    target_qps_per_replica: float | None,
     keep_warm: int | None,
     idle_timeout: float | None,
     concurrency: int | None,
@@ -128,7 +170,10 @@ def command(
     except ValueError as exc:
         fail(f"--gpu {gpu!r}: {exc}", ExitStatus.USAGE)
     book = load_prices(prices_file)  # a bad price file raises GpuserveError: exit status 2 as well
-    cold = _cold_starts(cold_start)
+    for provider, per_gpu_hour in _rates(rates).items():
+        book = book.with_rates(provider, per_gpu_hour, f"your rate (--rate {provider}:GPU=USD per GPU-hour)")
+    providers = book.priced_providers()
+    cold = _cold_starts(cold_start, list(book.providers))
     if trace is not None:
         if requests_per_day is not None:
             fail("--requests-per-day and --trace: give one; a trace sets its own traffic", ExitStatus.USAGE)
@@ -160,8 +205,10 @@ def command(
         concurrency=concurrency if concurrency is not None else (spec.concurrency if spec else 1),
         max_containers=max_containers if max_containers is not None else (spec.max_containers if spec else None),
         gpu_count=request.count if request else 1,
+        spot=spot if spot is not None else (spec.spot if spec else "off"),
+        target_qps_per_replica=target_qps_per_replica,
     )
-    choices = [(provider, request.types if request else ("CPU",)) for provider in PROVIDERS]
+    choices = [(provider, request.types if request else ("CPU",)) for provider in providers]
     estimates = [compare.estimate(book, p, gpus, scenario, cold_start_s=cold.get(p)) for p, gpus in choices]
     levels = sweep.sweep(book, choices, scenario, seconds_per_request=mean_s, profile=hourly, cold=cold, seed=seed)
     points = sweep.break_evens(levels, estimates)
@@ -212,6 +259,7 @@ def _workload(
         "concurrency": scenario.concurrency,
         "max_containers": scenario.max_containers,
         "gpu_count": scenario.gpu_count,
+        "spot": scenario.spot,
         "p95_s": p95_s,
         "months": months,
     }

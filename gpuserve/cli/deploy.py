@@ -6,7 +6,7 @@ import click
 
 from ..loader import load_app
 
-TARGETS = ("modal", "runpod", "cog", "replicate", "docker")
+TARGETS = ("modal", "runpod", "cog", "replicate", "docker", "kubernetes", "skypilot")
 # Docker's rule for a tag; Modal's --tag takes it too.
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -27,15 +27,23 @@ def _tag(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str
 @click.option(
     "-o", "--build-dir", help="Where the target's directory is rendered (default build/<target>, as gpuserve build)."
 )
-@click.option("--registry", help="runpod, docker: REGISTRY/NAMESPACE the image is pushed to, e.g. ghcr.io/acme.")
-@click.option("--image", help="runpod, docker: the whole image reference instead (a tag is added when it has none).")
+@click.option(
+    "--registry",
+    help="runpod, docker, kubernetes, skypilot: REGISTRY/NAMESPACE the image is pushed to, e.g. ghcr.io/acme.",
+)
+@click.option(
+    "--image",
+    help="runpod, docker, kubernetes, skypilot: the whole image reference instead (a tag is added when it has none).",
+)
 @click.option(
     "--tag", callback=_tag, help="Image and Modal deployment tag (default: a hash of the rendered directory)."
 )
 @click.option("--model", "model", help="cog/replicate: the Replicate model, OWNER/NAME; its page must exist.")
 @click.option("--push", is_flag=True, help="docker: push the image after building it.")
 @click.option(
-    "--secrets-from-env", is_flag=True, help="modal: store the spec's secrets in Modal from this environment."
+    "--secrets-from-env",
+    is_flag=True,
+    help="modal, kubernetes: store the spec's secrets (as Modal secrets, as a Secret) from this environment.",
 )
 @click.option("--registry-auth", help="runpod: the id of RunPod's credential for a private registry.")
 def command(

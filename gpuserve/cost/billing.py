@@ -33,9 +33,12 @@ class Bill:
 
 def bill(run: FleetRun, provider: Provider, rate: Rate, cold_start_s: float) -> Bill:
     """Bill run at rate: each on-demand lifetime rounded up to the granularity (and the minimum) at the on-demand
-    rate; kept-warm containers for the whole horizon at the always-on rate (RunPod's active workers are cheaper)."""
+    rate; kept-warm containers for the whole horizon at the always-on rate (RunPod's active workers are cheaper).
+    A pool of nodes (your own cluster) bills its size for the whole horizon instead."""
     if rate.per_second is None:
         raise ValueError(f"{rate.provider} has no known price for {rate.gpu}")
+    if provider.billing == "pool":
+        return _pool(run, rate.per_second)
     step = provider.billing_granularity_s
     on_demand = sum(
         max(math.ceil(life / step - 1e-9) * step if step > 0 else life, provider.minimum_billed_s)
@@ -50,5 +53,19 @@ def bill(run: FleetRun, provider: Provider, rate: Rate, cold_start_s: float) -> 
         idle_s=max(0.0, on_demand - run.serving_flex_s - booting),
         warm_s=warm,
         cost=on_demand * rate.per_second + warm * warm_rate,
+        days=run.horizon_s / 86_400,
+    )
+
+
+def _pool(run: FleetRun, per_second: float) -> Bill:
+    """Nodes you own bill whether pods run or not: the most containers up at once, for the whole horizon."""
+    pool_s = max(run.peak_containers, run.keep_warm) * run.horizon_s
+    serving = run.serving_warm_s + run.serving_flex_s
+    return Bill(
+        serving_s=serving,
+        cold_start_s=0.0,
+        idle_s=max(0.0, pool_s - serving),
+        warm_s=0.0,
+        cost=pool_s * per_second,
         days=run.horizon_s / 86_400,
     )

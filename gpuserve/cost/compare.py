@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from .billing import DAYS_PER_MONTH, Bill, bill
 from .prices import PriceBook, Provider, Rate
 from .simulate import Fleet, FleetRun, simulate
+from .skyserve import ReplicaPolicy, simulate_skyserve
 from .workload import DAY_S, Requests
 
 WHAT_IF_REQUESTS = 300_000  # what-if runs replay at most about this many requests (whole days, at least one)
@@ -24,6 +25,8 @@ class Scenario:
     concurrency: int = 1
     max_containers: int | None = None
     gpu_count: int = 1
+    spot: str = "off"  # the spec's spot option: "off", "prefer" or "only"
+    target_qps_per_replica: float | None = None  # SkyServe's; None: what one replica can do (concurrency / mean)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Estimate:
     bill: Bill | None = None
     needed_containers: float = 0.0  # the busiest hour's work, in containers kept fully busy
     what_ifs: tuple[WhatIf, ...] = ()
+    notes: tuple[str, ...] = ()  # how this provider was priced and simulated, where it differs from the rest
+    target_qps_per_replica: float | None = None  # SkyServe's autoscaler target, where it applies
 
     @property
     def priced(self) -> bool:
@@ -98,10 +103,14 @@ def estimate(
     terms = book.providers[provider]
     offered = [(g, r) for g in gpus if (r := book.rate(provider, g, scenario.gpu_count)) is not None]
     if not offered:
-        return Estimate(provider, gpus[0], "not offered")
+        return Estimate(provider, gpus[0], "no rate given" if terms.user_rate else "not offered")
     gpu, rate = offered[0]
+    rate, notes = _spot(terms, rate, scenario.spot)
     cold = terms.cold_start_s if cold_start_s is None else cold_start_s
     cap = scenario.max_containers if scenario.max_containers is not None else terms.default_max_containers
+    qps = None
+    if terms.skyserve is not None:
+        qps = scenario.target_qps_per_replica or _replica_qps(scenario.requests, scenario.concurrency)
     base = Estimate(
         provider,
         gpu,
@@ -111,6 +120,8 @@ def estimate(
         cold_start_s=cold,
         max_containers=cap,
         needed_containers=needed_containers(scenario.requests, scenario.concurrency),
+        notes=notes,
+        target_qps_per_replica=qps,
     )
     if rate.per_second is None:
         return base
@@ -121,18 +132,93 @@ def estimate(
         max_containers=cap,
         concurrency=scenario.concurrency,
     )
-    run = _run(scenario.requests, fleet)
+    run = _run(scenario.requests, fleet, terms, qps)
     done = replace(base, run=run, bill=bill(run, terms, rate, cold))
+    done = replace(done, notes=notes + _how(done, scenario))
     return replace(done, what_ifs=_what_ifs(done, scenario.requests, fleet)) if what_ifs else done
 
 
-def _run(requests: Requests, fleet: Fleet) -> FleetRun:
-    return simulate(requests.arrivals, requests.durations, fleet, requests.horizon_s)
+def _spot(terms: Provider, rate: Rate, spot: str) -> tuple[Rate, tuple[str, ...]]:
+    """The rate the spec's spot option picks: spot where the provider sells it and a spot price was read."""
+    if spot == "off":
+        return rate, ()
+    if terms.user_rate:
+        return rate, (f"spot={spot}: your rate is used as given, whatever capacity your nodes are",)
+    if not terms.spot:
+        return rate, (f"spot={spot}: {terms.name} sells no spot capacity, so on-demand rates",)
+    if rate.spot_per_second is None:
+        if spot == "only":
+            note = f"spot=only and no spot price read for {rate.gpu}"
+            return replace(rate, per_second=None, warm_per_second=None, note=note), ()
+        return rate, (f"spot=prefer: no spot price read for {rate.gpu}, so on-demand rates",)
+    spot_rate = replace(rate, per_second=rate.spot_per_second, warm_per_second=rate.spot_per_second)
+    return spot_rate, (
+        f"spot={spot}: spot rates; preemptions are not simulated (a preempted replica means another cold start"
+        + (", or on-demand rates while spot is short" if spot == "prefer" else "")
+        + "): read the bill as a lower bound",
+    )
+
+
+def _how(e: Estimate, scenario: Scenario) -> tuple[str, ...]:
+    """What the table cannot show: SkyServe's replica policy, a cluster's pool billed whether pods run or not."""
+    assert e.terms is not None and e.run is not None
+    if e.terms.skyserve is not None:
+        cap = e.max_containers if e.max_containers is not None else "none"
+        return (
+            f"SkyServe replica_policy min_replicas={scenario.keep_warm}, max_replicas={cap}, "
+            f"target_qps_per_replica={e.target_qps_per_replica:.4g}, "
+            f"upscale_delay {e.terms.skyserve.upscale_delay_s:g} s (SkyServe's default), "
+            f"downscale_delay = idle_timeout; VMs bill per second with a {e.terms.minimum_billed_s:g} s minimum; "
+            "the SkyServe controller VM is not included",
+        ) + (
+            ()
+            if scenario.target_qps_per_replica is not None
+            else (
+                f"target_qps_per_replica={e.target_qps_per_replica:.4g} is what one replica serves at this request "
+                "length; the skypilot target's service.yaml assumes one second a predict: set "
+                "replica_policy.target_qps_per_replica to this value there (or price another with "
+                "--target-qps-per-replica)",
+            )
+        )
+    if e.terms.billing == "pool":
+        gpus = max(e.run.peak_containers, e.run.keep_warm) * scenario.gpu_count
+        return (
+            f"your nodes bill whether pods run or not: a pool of {gpus} GPU(s) (the most pods up at once) "
+            "for every hour, at your rate",
+        )
+    return ()
+
+
+def _replica_qps(requests: Requests, concurrency: int) -> float:
+    """What one replica can serve a second: its slots over the mean request length."""
+    mean = sum(requests.durations) / len(requests.durations) if requests.durations else 1.0
+    return concurrency / mean
+
+
+def _run(requests: Requests, fleet: Fleet, terms: Provider, qps: float | None = None) -> FleetRun:
+    if terms.skyserve is None:
+        return simulate(requests.arrivals, requests.durations, fleet, requests.horizon_s)
+    sky = terms.skyserve
+    policy = ReplicaPolicy(
+        cold_start_s=fleet.cold_start_s,
+        target_qps_per_replica=qps or _replica_qps(requests, fleet.concurrency),
+        downscale_delay_s=fleet.idle_timeout_s,
+        upscale_delay_s=sky.upscale_delay_s,
+        min_replicas=fleet.keep_warm,
+        max_replicas=fleet.max_containers,
+        concurrency=fleet.concurrency,
+        decision_interval_s=sky.decision_interval_s,
+        no_replica_decision_interval_s=sky.no_replica_decision_interval_s,
+        qps_window_s=sky.qps_window_s,
+    )
+    return simulate_skyserve(requests.arrivals, requests.durations, policy, requests.horizon_s)
 
 
 def _what_ifs(base: Estimate, requests: Requests, fleet: Fleet) -> tuple[WhatIf, ...]:
     """keep_warm one higher and idle_timeout twice as long, each replayed on the same traffic (at most
     WHAT_IF_REQUESTS of it: the first whole days), against the current options on that same traffic."""
+    assert base.terms is not None
+    terms, qps = base.terms, base.target_qps_per_replica
     days = max(1, min(round(requests.days), math.ceil(WHAT_IF_REQUESTS / max(requests.per_day, 1.0))))
     short = first_days(requests, days)
     changes = []
@@ -140,8 +226,8 @@ def _what_ifs(base: Estimate, requests: Requests, fleet: Fleet) -> tuple[WhatIf,
         changes.append((f"keep_warm={fleet.keep_warm + 1}", replace(fleet, keep_warm=fleet.keep_warm + 1)))
     longer = replace(fleet, idle_timeout_s=fleet.idle_timeout_s * 2)
     changes.append((f"idle_timeout={longer.idle_timeout_s:g} s", longer))
-    before = base.run if short is requests and base.run is not None else _run(short, fleet)
-    return tuple(_compare(change, before, _run(short, changed), base) for change, changed in changes)
+    before = base.run if short is requests and base.run is not None else _run(short, fleet, terms, qps)
+    return tuple(_compare(change, before, _run(short, changed, terms, qps), base) for change, changed in changes)
 
 
 def first_days(requests: Requests, days: int) -> Requests:

@@ -27,6 +27,7 @@ class Summary:
 
 def to_dict(summary: Summary, book: PriceBook) -> dict[str, Any]:
     best, reason = summary.cheapest
+    compared = {e.provider for e in summary.estimates}
     result: dict[str, Any] = {
         "workload": summary.workload,
         "estimates": [_estimate(e, summary.months) for e in summary.estimates],
@@ -45,8 +46,13 @@ def to_dict(summary: Summary, book: PriceBook) -> dict[str, Any]:
         "prices": {
             "file": book.origin,
             "sources": {
-                p.name: {"url": p.source, "read_on": p.read_on.isoformat() if p.read_on else None}
+                p.name: {
+                    "url": p.source,
+                    "read_on": p.read_on.isoformat() if p.read_on else None,
+                    "user_rate": p.user_rate,
+                }
                 for p in book.providers.values()
+                if p.name in compared
             },
         },
         "warnings": summary.warnings,
@@ -55,7 +61,7 @@ def to_dict(summary: Summary, book: PriceBook) -> dict[str, Any]:
 
 
 def _estimate(e: Estimate, months: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"provider": e.provider, "gpu": e.gpu, "status": e.status}
+    row: dict[str, Any] = {"provider": e.provider, "gpu": e.gpu, "status": e.status, "notes": list(e.notes)}
     if e.rate is not None:
         row["price"] = {
             "per_second": e.rate.per_second,
@@ -103,7 +109,7 @@ def table(report: dict[str, Any]) -> str:
         f"{w['days']:g} days simulated (seed {w['seed']}), costs per 30-day month",
         f"keep_warm={w['keep_warm']}, idle_timeout={w['idle_timeout']:g} s, concurrency={w['concurrency']}, "
         f"max_containers={w['max_containers'] if w['max_containers'] is not None else 'provider default'}, "
-        f"{w['gpu_count']} GPU(s) per container",
+        f"{w['gpu_count']} GPU(s) per container" + (f", spot={w['spot']}" if w.get("spot", "off") != "off" else ""),
         "",
         f"{'provider':<10} {'gpu':<10} {'$/month':>10} {'$/request':>9} {'colds/mo':>9} {'cold hit':>8} "
         f"{'p50 wait':>8} {'p95 wait':>8} {'p99 wait':>8}  {'serve':>5} {'cold':>4} {'idle':>4} {'warm':>4}",
@@ -126,6 +132,11 @@ def table(report: dict[str, Any]) -> str:
                 f"{'':<10} cannot keep up: the busiest hour needs {row['needed_containers']:.1f} containers, "
                 f"max_containers={row['max_containers']}; raise it (--max-containers)"
             )
+    notes = [(row["provider"], note) for row in report["estimates"] for note in row.get("notes", [])]
+    if notes:
+        lines += ["", "notes:"]
+        for provider, note in notes:
+            lines += textwrap.wrap(f"{provider}: {note}", 120, initial_indent="  ", subsequent_indent="    ")
     lines += ["", *textwrap.wrap(f"cheapest: {report['cheapest']['reason']}", 120, subsequent_indent="  ")]
     if "cheapest_within_p95" in report:
         within = report["cheapest_within_p95"]
@@ -138,7 +149,7 @@ def table(report: dict[str, Any]) -> str:
             lines.append(
                 f"  {row['provider']:<10} {what['change']:<18} {what['extra_per_month']:>+10,.2f} $/month "
                 f"{what['cold_hits_removed_per_month']:>7,.0f} fewer cold-start hits/month ({buys}), "
-                f"p95 {what['p95_before_s']:.1f}s -> {what['p95_after_s']:.1f}s"
+                f"p95 {_seconds(what['p95_before_s'])} -> {_seconds(what['p95_after_s'])}"
             )
     for point in report["break_even"]:
         lines.append(
@@ -147,5 +158,14 @@ def table(report: dict[str, Any]) -> str:
         )
     lines.append(f"prices: {report['prices']['file']}")
     for name, source in report["prices"]["sources"].items():
-        lines.append(f"  {name}: {source['url']} (copy of {source['read_on'] or 'unknown date'})")
+        if source["user_rate"]:
+            lines.append(f"  {name}: {source['url']}")
+        else:
+            copy = f"copy of {source['read_on']}" if source["read_on"] else "undated copy"
+            lines.append(f"  {name}: {source['url']} ({copy})")
     return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    """A wait for the what-if lines: tenths below 100 s, whole seconds above (SkyServe's waits run to minutes)."""
+    return f"{value:.1f}s" if value < 100 else f"{value:.0f}s"

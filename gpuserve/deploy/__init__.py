@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..adapters import get_target
 from ..loader import LoadedApp
-from . import plan_docker, plan_modal, plan_replicate, plan_runpod
+from . import plan_docker, plan_kubernetes, plan_modal, plan_replicate, plan_runpod, plan_skypilot
 from .context import DeployContext, DeployOptions, content_tag
 from .plan import Plan, render_plan
 from .preflight import PreflightError
@@ -23,6 +23,8 @@ PLANNERS: dict[str, Callable[[DeployContext], Plan]] = {
     "runpod": plan_runpod.plan,
     "cog": plan_replicate.plan,
     "docker": plan_docker.plan,
+    "kubernetes": plan_kubernetes.plan,
+    "skypilot": plan_skypilot.plan,
 }
 # `--target replicate` is the cog target deployed to Replicate.
 ALIASES = {"replicate": "cog"}

@@ -239,3 +239,55 @@ def test_a_refused_token_is_named(env: dict[str, str], stand_in: StandIn, tmp_pa
         in result.stderr
     )
     assert "RUNPOD_API_KEY" in result.stderr and SECRETS["RUNPOD_API_KEY"] not in result.stderr
+
+
+def test_kubernetes_builds_pushes_stores_the_secret_then_applies_the_base_with_the_image(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    args = (TEXT.ref, "--target", "kubernetes", "--registry", "ghcr.io/acme", "--tag", "v2", "--secrets-from-env")
+    result = deploy(env, tmp_path, *args, "-o", "k")
+    assert result.returncode == 0, result.stderr
+    runs = [(run["tool"], run["argv"][:3]) for run in tool_runs(tmp_path / "tools.log")]
+    assert runs == [
+        ("docker", ["info", "--format", "{{.ServerVersion}}"]),
+        ("docker", ["build", "-t", "ghcr.io/acme/text-generation:v2"]),
+        ("docker", ["push", "ghcr.io/acme/text-generation:v2"]),
+        ("kubectl", ["apply", "-f", "-"]),
+        ("kustomize", ["edit", "set", "image"]),
+        ("kubectl", ["apply", "-k", "k/k8s"]),
+        ("kubectl", ["rollout", "status", "deployment/text-generation"]),
+    ]
+    secret, edit = tool_runs(tmp_path / "tools.log")[3:5]
+    stored = json.loads(secret["stdin"])
+    assert (stored["kind"], stored["metadata"]["name"]) == ("Secret", "text-generation-secrets")
+    assert stored["stringData"] == {"HF_TOKEN": SECRETS["HF_TOKEN"]}
+    assert edit["argv"][3:] == ["text-generation=ghcr.io/acme/text-generation:v2"]
+    assert edit["cwd"] == str(tmp_path / "k" / "k8s") and (tmp_path / "k" / "k8s" / "kustomization.yaml").is_file()
+    assert SECRETS["HF_TOKEN"] not in result.stderr + result.stdout
+
+
+def test_skypilot_builds_pushes_then_serves_up_the_pushed_image_with_secrets_by_name(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    args = (TEXT.ref, "--target", "skypilot", "--registry", "ghcr.io/acme", "--tag", "v2")
+    result = deploy(env, tmp_path, *args, "-o", "s")
+    assert result.returncode == 0, result.stderr
+    runs = tool_runs(tmp_path / "tools.log")
+    assert [(run["tool"], run["argv"][:2]) for run in runs] == [
+        ("docker", ["info", "--format"]),
+        ("docker", ["build", "-t"]),
+        ("docker", ["push", "ghcr.io/acme/text-generation:v2"]),
+        ("sky", ["serve", "up"]),
+    ]
+    assert runs[3]["argv"][2:] == [
+        "-n",
+        "text-generation",
+        "s/service.yaml",
+        "--image-id",
+        "docker:ghcr.io/acme/text-generation:v2",
+        "--secret",
+        "HF_TOKEN",
+        "--yes",
+    ]
+    assert (tmp_path / "s" / "service.yaml").is_file()
+    assert SECRETS["HF_TOKEN"] not in result.stderr + result.stdout + json.dumps(runs)

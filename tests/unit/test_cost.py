@@ -38,8 +38,11 @@ def steady(requests_per_day: float, seconds: float, days: int = 2, seed: int = 0
     return Scenario(requests=traffic)
 
 
+RATED = BOOK.with_rates("kubernetes", {"H100": 2.5}, "a rate for the tests")  # kubernetes needs your own rate
+
+
 def monthly(provider: str, scenario: Scenario, gpu: str = "H100") -> float:
-    return estimate(BOOK, provider, (gpu,), scenario, what_ifs=False).cost_per_month
+    return estimate(RATED, provider, (gpu,), scenario, what_ifs=False).cost_per_month
 
 
 def test_sparse_requests_each_pay_a_cold_start_the_work_and_the_idle_timeout() -> None:
@@ -89,7 +92,7 @@ def test_concurrent_slots_share_one_container() -> None:
 
 def test_doubling_traffic_raises_every_providers_bill() -> None:
     # The closed-form model had Modal's bill fall from 1,000 to 2,000 requests a day of 30 s on an H100.
-    for provider in ("modal", "runpod", "replicate"):
+    for provider in ("modal", "runpod", "replicate", "skypilot", "kubernetes"):
         costs = [monthly(provider, steady(r, 30.0)) for r in (250, 500, 1000, 2000, 4000)]
         assert costs == sorted(costs), provider
 
@@ -173,6 +176,7 @@ def test_prices_name_the_gpus_each_build_target_offers() -> None:
     assert BOOK.offered_gpus("modal") == set(GPU_TYPES)
     assert BOOK.offered_gpus("runpod") == set(WANTED)
     assert BOOK.offered_gpus("replicate") == set(REPLICATE_GPUS.names)
+    assert BOOK.offered_gpus("skypilot") == set(GPU_TYPES)  # SkyPilot's catalog has a VM for each; one is unpriced
     sku_to_gpu = {sku: gpu for gpu, (sku,) in REPLICATE_GPUS.names.items()}
     multi = {(gpu, n) for (p, gpu, n) in BOOK.rates if p == "replicate" and n > 1}
     assert multi == {(sku_to_gpu[sku], n) for sku, n in MULTI_GPU}
@@ -182,6 +186,9 @@ def test_prices_name_the_gpus_each_build_target_offers() -> None:
 def test_every_price_says_where_it_was_read() -> None:
     data = json.loads((Path(__file__).parents[2] / "gpuserve" / "data" / "prices.json").read_text())
     for name, provider in data["providers"].items():
+        if provider.get("user_rate"):  # your own cluster: no list price, shown only with your rate
+            assert name not in BOOK.priced_providers() and not BOOK.offered_gpus(name), name
+            continue
         assert provider["source"].startswith("https://"), name
         assert provider["read_on"] is not None or "no date" in provider["read_note"], name
     for rate in BOOK.rates.values():
@@ -216,6 +223,7 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
         "modal": "A10",
         "runpod": "L4",
         "replicate": "L40S",
+        "skypilot": "A10",
     }  # each provider's first GPU from the fallback list
     modal = report["estimates"][0]
     assert modal["cost_total"] == pytest.approx(3 * modal["cost_per_month"])
@@ -247,13 +255,16 @@ PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[Healt
     requests=st.integers(min_value=20, max_value=4000),
     seconds=st.floats(min_value=0.5, max_value=40),
     seed=st.integers(min_value=0, max_value=3),
-    provider=st.sampled_from(["modal", "runpod", "replicate"]),
+    provider=st.sampled_from(["modal", "runpod", "replicate", "skypilot", "kubernetes"]),
+    spot=st.sampled_from(["off", "prefer"]),
 )
-def test_more_traffic_never_costs_less(requests: int, seconds: float, seed: int, provider: str) -> None:
+def test_more_traffic_never_costs_less(requests: int, seconds: float, seed: int, provider: str, spot: str) -> None:
     """The same arrivals thinned to half (every other request) never cost more than all of them."""
     full = steady(requests, seconds, days=1, seed=seed).requests
     thinned = Requests(arrivals=full.arrivals[::2], durations=full.durations[::2], horizon_s=full.horizon_s)
-    assert monthly(provider, Scenario(thinned)) <= monthly(provider, Scenario(full)) + 1e-6
+    qps = 1 / seconds  # SkyServe's target, the same for both (by default it follows the mean request length)
+    less, more = (Scenario(r, spot=spot, target_qps_per_replica=qps) for r in (thinned, full))
+    assert monthly(provider, less) <= monthly(provider, more) + 1e-6
 
 
 @PROPERTY

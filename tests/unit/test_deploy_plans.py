@@ -41,7 +41,7 @@ FAKE_TOOL = """#!{python}
 \"\"\"A stand-in for {name}: records its argv, directory, stdin and --from-json file; FAKE_FAIL makes it fail.\"\"\"
 import json, os, sys
 record = {{"tool": {name!r}, "argv": sys.argv[1:], "cwd": os.getcwd()}}
-if "--token-stdin" in sys.argv:
+if "--token-stdin" in sys.argv or sys.argv[1:4] == ["apply", "-f", "-"]:
     record["stdin"] = sys.stdin.read()
     print("logged in with " + record["stdin"].strip())
 if "--from-json" in sys.argv:
@@ -60,7 +60,9 @@ else:
 """
 
 
-def write_fake_tools(directory: Path, names: tuple[str, ...] = ("docker", "cog", "modal")) -> Path:
+def write_fake_tools(
+    directory: Path, names: tuple[str, ...] = ("docker", "cog", "modal", "kubectl", "kustomize", "sky")
+) -> Path:
     """Executables that stand in for the platform tools; each run is a JSON line in FAKE_TOOLS_LOG."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -98,6 +100,16 @@ PLANS = [
         "modal-text-generation", TEXT.ref, options("examples/text-generation/app.py", "modal", secrets_from_env=True)
     ),
     PlanCase("docker-hello", HELLO.ref, options(HELLO_APP, "docker", registry="ghcr.io/acme", push=True)),
+    PlanCase(
+        "kubernetes-text-generation",
+        TEXT.ref,
+        options("examples/text-generation/app.py", "kubernetes", registry="ghcr.io/acme", secrets_from_env=True),
+    ),
+    PlanCase(
+        "skypilot-text-generation",
+        TEXT.ref,
+        options("examples/text-generation/app.py", "skypilot", registry="ghcr.io/acme"),
+    ),
 ]
 
 
@@ -133,7 +145,7 @@ def test_preflight_names_every_missing_tool_credential_and_option(tmp_path: Path
         target: plan_deploy(
             loaded(HELLO.ref), replace(options(HELLO_APP, target), tag=None), env=empty, home=tmp_path
         ).missing
-        for target in ("runpod", "cog", "modal", "docker")
+        for target in ("runpod", "cog", "modal", "docker", "kubernetes", "skypilot")
     }
     named = {target: [line.split(":", 1)[0] for line in lines] for target, lines in missing.items()}
     assert named == {
@@ -141,6 +153,8 @@ def test_preflight_names_every_missing_tool_credential_and_option(tmp_path: Path
         "cog": ["cog", "docker", "REPLICATE_API_TOKEN", "--model"],
         "modal": ["modal", "Modal token"],
         "docker": ["docker"],
+        "kubernetes": ["docker", "kubectl", "kustomize", "--registry"],
+        "skypilot": ["docker", "sky", "--registry"],
     }
     assert all(". Fix: " in line for lines in missing.values() for line in lines)
     assert "export RUNPOD_API_KEY=" in missing["runpod"][1]

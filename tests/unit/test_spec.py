@@ -104,7 +104,7 @@ def test_spot_is_refused_outside_its_three_values_naming_them() -> None:
             return text
 
     with pytest.raises(gpuserve.SpecError) as info:
-        gpuserve.model(spot="always")(Model)
+        gpuserve.model(spot="always")(Model)  # type: ignore[call-overload]
     problem = info.value.problems[0]
     assert problem.field == "spot"
     assert problem.value == "always"

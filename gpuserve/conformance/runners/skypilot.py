@@ -1,0 +1,57 @@
+"""skypilot: the service's `run:` command, run as a process in a virtualenv of the image's requirements.
+
+No cloud is needed: each SkyServe replica runs the Docker target's image and, in it, service.yaml's `run:` line
+(`cd /app && exec python -m gpuserve.runtime ...`). Here that line (read from the file, so the file's command is
+what is proven) runs from the built directory, which holds what the image's /app does, on 127.0.0.1 and a free port.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from ..client import Client
+from ..processes import TargetDown, free_port, started, wait_ready
+from ..venvs import requirement_lines
+from .base import Context, Endpoint
+from .contract import health, predict_call
+from .docker import local_command
+
+
+def service_command(service: Path) -> list[str]:
+    """The command of service.yaml's `run: cd DIR && exec COMMAND`, as gpuserve renders it."""
+    try:
+        run = yaml.safe_load(service.read_text())["run"]
+        words = shlex.split(run)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise TargetDown(f"{service} has no `run:` command: was it written by gpuserve build? ({exc})") from None
+    if words[:1] != ["cd"] or words[2:4] != ["&&", "exec"] or len(words) < 5:
+        raise TargetDown(f"{service}: `run: {run}` is not `cd DIR && exec COMMAND`; the runner does not guess")
+    return words[4:]
+
+
+class SkypilotRunner:
+    target = "skypilot"
+
+    def endpoints(self, streaming: bool) -> list[str]:
+        return ["skypilot"]
+
+    def requirements(self, directory: Path) -> list[str]:
+        return requirement_lines(directory / "requirements.txt")
+
+    @contextmanager
+    def serve(self, context: Context) -> Iterator[list[Endpoint]]:
+        port = free_port()
+        command = local_command(service_command(context.directory / "service.yaml"), context.python, port)
+        log = context.work / "skypilot.log"
+        client = Client(port, context.call_timeout)
+        try:
+            with started(command, context.directory, context.env, log) as proc:
+                wait_ready(lambda: health(client), proc, log, context.start_timeout, "skypilot: GET /health")
+                yield [Endpoint("skypilot", predict_call(client, context.streaming))]
+        finally:
+            client.close()
