@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..adapters import RenderedTarget
 from ..loader import LoadedApp
-from .plan import Render
+from .plan import Command, Render
+from .preflight import Check
 
 RUNPOD_API = "https://api.runpod.io"
 REPLICATE_API = "https://api.replicate.com"
@@ -68,6 +69,38 @@ def has_tag(reference: str) -> bool:
 def has_namespace(reference: str) -> bool:
     """True for `user/repo` or `registry/...`: a bare `repo` would be pushed to Docker Hub's official library."""
     return "/" in reference
+
+
+def image_steps(
+    image: str, directory: str, pushed_for: str, build_title: str = "Build the image", platform: str = ""
+) -> tuple[Command, Command]:
+    """`docker build` of the rendered directory, then `docker push` to where `pushed_for` pulls it from."""
+    return (
+        Command(
+            build_title,
+            ("docker", "build", *(("--platform", platform) if platform else ()), "-t", image, directory),
+            fix="read docker's output above; `docker build` must work in that directory on its own",
+        ),
+        Command(
+            f"Push it to the registry{pushed_for}",
+            ("docker", "push", image),
+            fix=f"log in to the registry (`docker login {image.split('/', 1)[0]}`) and check you may push there",
+        ),
+    )
+
+
+def namespace_checks(image: str, options: DeployOptions) -> list[Check]:
+    """A registry given without a namespace would push to Docker Hub's library, which refuses it."""
+    if not (options.registry or options.image) or has_namespace(image):
+        return []
+    return [
+        Check(
+            "--image",
+            False,
+            f"{image} names no registry or namespace, so `docker push` would go to Docker Hub's library",
+            "pass --registry REGISTRY/NAMESPACE or an --image with one",
+        )
+    ]
 
 
 def content_tag(rendered: RenderedTarget) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ..adapters.kubernetes import KubernetesTarget
-from .context import DeployContext, has_namespace, render_step
+from .context import DeployContext, image_steps, namespace_checks, render_step
 from .plan import Command, Plan, Secret, Step
 from .preflight import Check, docker, given, problems, tool, variable
 
@@ -45,28 +45,11 @@ def plan(ctx: DeployContext) -> Plan:
             "pass --registry REGISTRY/NAMESPACE (e.g. ghcr.io/acme), or --image REF",
         ),
     ]
-    if (options.registry or options.image) and not has_namespace(image):
-        checks.append(
-            Check(
-                "--image",
-                False,
-                f"{image} names no registry or namespace, so `docker push` would go to Docker Hub's library",
-                "pass --registry REGISTRY/NAMESPACE or an --image with one",
-            )
-        )
+    checks += namespace_checks(image, options)
     directory, k8s = options.build_dir, f"{options.build_dir}/k8s"
     steps: list[Step] = [
         render_step(ctx, "the image's directory and the kustomize base"),
-        Command(
-            "Build the image",
-            ("docker", "build", "-t", image, directory),
-            fix="read docker's output above; `docker build` must work in that directory on its own",
-        ),
-        Command(
-            "Push it to the registry the cluster pulls from",
-            ("docker", "push", image),
-            fix=f"log in to the registry (`docker login {image.split('/', 1)[0]}`) and check you may push there",
-        ),
+        *image_steps(image, directory, " the cluster pulls from"),
     ]
     if options.secrets_from_env:
         for name in spec.secrets:

@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from ..errors import DeployError
-from .context import RUNPOD_API, RUNPOD_API_ENV, DeployContext, render_step
-from .plan import Bindings, Call, Choose, Command, Plan, Reader, Secret
+from .context import RUNPOD_API, RUNPOD_API_ENV, DeployContext, image_steps, render_step
+from .plan import Bindings, Call, Choose, Plan, Reader, Secret
 from .preflight import Check, docker, given, problems, variable
 
 KEY = "RUNPOD_API_KEY"
@@ -86,15 +86,8 @@ def plan(ctx: DeployContext) -> Plan:
     directory = options.build_dir
     steps = (
         render_step(ctx, "the RunPod worker"),
-        Command(
-            "Build the worker image (linux/amd64, what RunPod's hosts run)",
-            ("docker", "build", "--platform", "linux/amd64", "-t", image, directory),
-            fix="read docker's output above; `docker build` must work in that directory on its own",
-        ),
-        Command(
-            "Push it to the registry",
-            ("docker", "push", image),
-            fix=f"log in to the registry (`docker login {image.split('/', 1)[0]}`) and check you may push there",
+        *image_steps(
+            image, directory, "", "Build the worker image (linux/amd64, what RunPod's hosts run)", "linux/amd64"
         ),
         Call(
             f"Find the endpoint named {ctx.name!r}",

@@ -6,7 +6,7 @@ which sky reads from this environment: no value reaches a command line, a file o
 
 from __future__ import annotations
 
-from .context import DeployContext, has_namespace, render_step
+from .context import DeployContext, image_steps, namespace_checks, render_step
 from .plan import Command, Plan, Step
 from .preflight import Check, docker, given, problems, tool, variable
 
@@ -37,29 +37,12 @@ def plan(ctx: DeployContext) -> Plan:
             for name in spec.secrets
         ),
     ]
-    if (options.registry or options.image) and not has_namespace(image):
-        checks.append(
-            Check(
-                "--image",
-                False,
-                f"{image} names no registry or namespace, so `docker push` would go to Docker Hub's library",
-                "pass --registry REGISTRY/NAMESPACE or an --image with one",
-            )
-        )
+    checks += namespace_checks(image, options)
     directory = options.build_dir
     secrets = tuple(arg for name in spec.secrets for arg in ("--secret", name))
     steps: list[Step] = [
         render_step(ctx, "the image's directory, service.yaml and task.yaml"),
-        Command(
-            "Build the image",
-            ("docker", "build", "-t", image, directory),
-            fix="read docker's output above; `docker build` must work in that directory on its own",
-        ),
-        Command(
-            "Push it to the registry the replicas pull from",
-            ("docker", "push", image),
-            fix=f"log in to the registry (`docker login {image.split('/', 1)[0]}`) and check you may push there",
-        ),
+        *image_steps(image, directory, " the replicas pull from"),
         Command(
             "Launch the service: a load balancer, and replicas of the image",
             (
