@@ -41,11 +41,17 @@ def local_command(command: list[str], python: str, port: int) -> list[str]:
     return local
 
 
-class DockerRunner:
-    target = "docker"
+class ProcessRunner:
+    """A target whose container runs one command serving gpuserve's HTTP contract; subclasses say where it is
+    written (the Dockerfile's CMD, the Deployment's container, service.yaml's `run:`), and that is what runs."""
+
+    target = ""
+
+    def command(self, directory: Path) -> list[str]:
+        raise NotImplementedError
 
     def endpoints(self, streaming: bool) -> list[str]:
-        return ["docker"]
+        return [self.target]
 
     def requirements(self, directory: Path) -> list[str]:
         return requirement_lines(directory / "requirements.txt")
@@ -53,12 +59,19 @@ class DockerRunner:
     @contextmanager
     def serve(self, context: Context) -> Iterator[list[Endpoint]]:
         port = free_port()
-        command = local_command(image_command(context.directory / "Dockerfile"), context.python, port)
-        log = context.work / "docker.log"
+        command = local_command(self.command(context.directory), context.python, port)
+        log = context.work / f"{self.target}.log"
         client = Client(port, context.call_timeout)
         try:
             with started(command, context.directory, context.env, log) as proc:
-                wait_ready(lambda: health(client), proc, log, context.start_timeout, "docker: GET /health")
-                yield [Endpoint("docker", predict_call(client, context.streaming))]
+                wait_ready(lambda: health(client), proc, log, context.start_timeout, f"{self.target}: GET /health")
+                yield [Endpoint(self.target, predict_call(client, context.streaming))]
         finally:
             client.close()
+
+
+class DockerRunner(ProcessRunner):
+    target = "docker"
+
+    def command(self, directory: Path) -> list[str]:
+        return image_command(directory / "Dockerfile")

@@ -7,18 +7,12 @@ built directory, on 127.0.0.1 and a free port, with the Secret's keys taken from
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from ..client import Client
-from ..processes import TargetDown, free_port, started, wait_ready
-from ..venvs import requirement_lines
-from .base import Context, Endpoint
-from .contract import health, predict_call
-from .docker import local_command
+from ..processes import TargetDown
+from .docker import ProcessRunner
 
 
 def deployment_command(manifest: Path) -> list[str]:
@@ -34,24 +28,8 @@ def deployment_command(manifest: Path) -> list[str]:
     return command
 
 
-class KubernetesRunner:
+class KubernetesRunner(ProcessRunner):
     target = "kubernetes"
 
-    def endpoints(self, streaming: bool) -> list[str]:
-        return ["kubernetes"]
-
-    def requirements(self, directory: Path) -> list[str]:
-        return requirement_lines(directory / "requirements.txt")
-
-    @contextmanager
-    def serve(self, context: Context) -> Iterator[list[Endpoint]]:
-        port = free_port()
-        command = local_command(deployment_command(context.directory / "k8s" / "deployment.yaml"), context.python, port)
-        log = context.work / "kubernetes.log"
-        client = Client(port, context.call_timeout)
-        try:
-            with started(command, context.directory, context.env, log) as proc:
-                wait_ready(lambda: health(client), proc, log, context.start_timeout, "kubernetes: GET /health")
-                yield [Endpoint("kubernetes", predict_call(client, context.streaming))]
-        finally:
-            client.close()
+    def command(self, directory: Path) -> list[str]:
+        return deployment_command(directory / "k8s" / "deployment.yaml")

@@ -8,18 +8,12 @@ what is proven) runs from the built directory, which holds what the image's /app
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from ..client import Client
-from ..processes import TargetDown, free_port, started, wait_ready
-from ..venvs import requirement_lines
-from .base import Context, Endpoint
-from .contract import health, predict_call
-from .docker import local_command
+from ..processes import TargetDown
+from .docker import ProcessRunner
 
 
 def service_command(service: Path) -> list[str]:
@@ -34,24 +28,8 @@ def service_command(service: Path) -> list[str]:
     return words[4:]
 
 
-class SkypilotRunner:
+class SkypilotRunner(ProcessRunner):
     target = "skypilot"
 
-    def endpoints(self, streaming: bool) -> list[str]:
-        return ["skypilot"]
-
-    def requirements(self, directory: Path) -> list[str]:
-        return requirement_lines(directory / "requirements.txt")
-
-    @contextmanager
-    def serve(self, context: Context) -> Iterator[list[Endpoint]]:
-        port = free_port()
-        command = local_command(service_command(context.directory / "service.yaml"), context.python, port)
-        log = context.work / "skypilot.log"
-        client = Client(port, context.call_timeout)
-        try:
-            with started(command, context.directory, context.env, log) as proc:
-                wait_ready(lambda: health(client), proc, log, context.start_timeout, "skypilot: GET /health")
-                yield [Endpoint("skypilot", predict_call(client, context.streaming))]
-        finally:
-            client.close()
+    def command(self, directory: Path) -> list[str]:
+        return service_command(directory / "service.yaml")
