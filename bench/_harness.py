@@ -98,7 +98,7 @@ def server(
     timeout: float = 60.0,
 ) -> Iterator[Server]:
     """Start `command` (which listens on 127.0.0.1:port), wait until GET ready_path answers 200 with `ready_body`
-    in its body, and stop it after."""
+    in its body, and stop it after; its output file is kept only if something failed."""
     log = Path(tempfile.mkstemp(prefix=f"bench-{name.replace(' ', '_')}-", suffix=".log", dir=LOGS)[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -111,6 +111,7 @@ def server(
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
+    ended = False
     try:
         deadline = time.monotonic() + timeout
         while (answer := http(url + ready_path, timeout=1.0))[0] != 200 or ready_body not in answer[1]:
@@ -119,8 +120,11 @@ def server(
                 raise RuntimeError(f"{name} did not become ready on {url}{ready_path}:\n{tail}")
             time.sleep(0.05)
         yield Server(name=name, url=url, process=process, log=log)
+        ended = True
     finally:
         stop(process)
+        if ended:  # kept only where something failed: a run's logs reach hundreds of MB in /dev/shm
+            log.unlink(missing_ok=True)
 
 
 def group_cpu_seconds(pgid: int) -> float:

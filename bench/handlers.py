@@ -5,13 +5,16 @@ RunPod's `--rp_serve_api` (POST /runsync) and cog's HTTP server (POST /predictio
 time is all the platform's and the handler's. The model is the async no-op of bench/apps/noop.py (and the sync one);
 the hand-written ones return the input's text. cog answers 409 to a prediction that arrives before its slot is
 free again, even on one connection: those are counted apart, and jobs/s counts the predictions answered 2xx.
+A platform's servers start once and take turns, round after round; each ratio is the median of the rounds' ratios.
 
-    python bench/handlers.py [--seconds 10] [--rounds 3] [--quick] [--json FILE]
+    python bench/handlers.py [--seconds 10] [--rounds 3] [--only runpod|cog] [--thread-baseline] [--quick]
+                             [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -55,6 +58,25 @@ if __name__ == "__main__":
     runpod.serverless.start({"handler": handler})
 '''
 
+RUNPOD_THREAD = '''"""A hand-written RunPod handler whose sync work runs in a thread, so RunPod's loop stays free."""
+
+import asyncio
+
+import runpod
+
+
+def work(text):
+    return text
+
+
+async def handler(job):
+    return await asyncio.to_thread(work, job["input"]["text"])
+
+
+if __name__ == "__main__":
+    runpod.serverless.start({"handler": handler})
+'''
+
 COG_MINIMAL = '''"""A minimal hand-written cog runner: the no-op."""
 
 from cog import BaseRunner, Input
@@ -74,6 +96,7 @@ class Case:
     name: str
     platform: str  # "runpod" or "cog"
     entry: str  # the handler file (runpod) or "file.py:Runner" (cog)
+    model: str = "Noop"  # of bench/apps/noop.py: Noop (async predict) or NoopSync
     baseline: bool = False
 
 
@@ -84,6 +107,7 @@ def build(platform: str, model: str, into: Path) -> Path:
     subprocess.run([*command, "-o", str(directory)], cwd=ROOT, check=True, capture_output=True)
     (directory / "minimal_handler.py").write_text(RUNPOD_MINIMAL)
     (directory / "minimal_runner.py").write_text(COG_MINIMAL)
+    (directory / "thread_handler.py").write_text(RUNPOD_THREAD)
     return directory
 
 
@@ -92,9 +116,22 @@ def platform_python(platform: str, directory: Path) -> str:
     return python_of(venv_for(lines + ([f"cog=={PINS['cog']}"] if platform == "cog" else [])))
 
 
-def measure(case: Case, directory: Path, connections: int, seconds: float, warmup: float) -> tuple[Load, float]:
-    """The platform server's load, and its CPU microseconds per job answered 2xx."""
-    server_cpus, load_cpus = cpus()
+# Both platforms run their workers unbuffered: RunPod's docs start a worker with `python -u handler.py`, cog's
+# images set PYTHONUNBUFFERED (it is on cog's list of variables a project may not set), and gpuserve's images set it
+# too. Each line a worker prints is then a write of its own, as it is deployed (--buffered: Python's default).
+AS_DEPLOYED = {"PYTHONUNBUFFERED": "1"}
+
+
+@dataclass(frozen=True)
+class Running:
+    case: Case
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def start(case: Case, directory: Path, stack: contextlib.ExitStack, buffered: bool = False) -> Running:
+    """The case's platform server, started (stopped when `stack` closes) and checked to answer the no-op."""
+    server_cpus, _ = cpus()
     python = platform_python(case.platform, directory)
     port = free_port()
     if case.platform == "runpod":
@@ -105,35 +142,45 @@ def measure(case: Case, directory: Path, connections: int, seconds: float, warmu
         bin_dir = str(Path(python).parent)
         env = {"PORT": str(port), "COG_PREDICT_TYPE_STUB": case.entry, "PATH": f"{bin_dir}:/usr/bin:/bin"}
         ready, path = ("/health-check", b'"READY"'), "/predictions"
-    with server(
-        case.name,
-        command,
-        port=port,
-        ready_path=ready[0],
-        ready_body=ready[1],
-        cpu_set=server_cpus,
-        cwd=directory,
-        env=env,
-    ) as running:
-        status, answer = http(running.url + path, BODY)
-        if status != 200 or json.loads(answer).get("output") != "hi":
-            raise RuntimeError(f"{case.name} answered {status} {answer!r} to {BODY!r}")
-        url = running.url + path
-        if warmup > 0:
-            load(url, BODY, connections=connections, seconds=warmup, cpu_set=load_cpus, warmup=0)
-        return measured(
-            running.process,
-            lambda: load(url, BODY, connections=connections, seconds=seconds, cpu_set=load_cpus, warmup=0, settle=0),
+    running = stack.enter_context(
+        server(
+            case.name,
+            command,
+            port=port,
+            ready_path=ready[0],
+            ready_body=ready[1],
+            cpu_set=server_cpus,
+            cwd=directory,
+            env=env if buffered else {**env, **AS_DEPLOYED},
         )
+    )
+    status, answer = http(running.url + path, BODY)
+    if status != 200 or json.loads(answer).get("output") != "hi":
+        raise RuntimeError(f"{case.name} answered {status} {answer!r} to {BODY!r}")
+    return Running(case, running.url + path, running.process)
+
+
+def measure(running: Running, connections: int, seconds: float, warmup: float) -> tuple[Load, float]:
+    """The platform server's load, and its CPU microseconds per job answered 2xx."""
+    _, load_cpus = cpus()
+    if warmup > 0:
+        load(running.url, BODY, connections=connections, seconds=warmup, cpu_set=load_cpus, warmup=0)
+    return measured(
+        running.process,
+        lambda: load(
+            running.url, BODY, connections=connections, seconds=seconds, cpu_set=load_cpus, warmup=0, settle=0
+        ),
+    )
 
 
 CASES = (
     Case("RunPod hand-written", "runpod", "minimal_handler.py", baseline=True),
     Case("RunPod gpuserve (async predict)", "runpod", "handler.py"),
-    Case("RunPod gpuserve (sync predict)", "runpod", "handler.py"),
+    Case("RunPod gpuserve (sync predict)", "runpod", "handler.py", model="NoopSync"),
+    Case("RunPod hand-written, sync work in a thread", "runpod", "thread_handler.py"),
     Case("cog hand-written", "cog", "minimal_runner.py:Runner", baseline=True),
     Case("cog gpuserve (async predict)", "cog", "runner.py:Runner"),
-    Case("cog gpuserve (sync predict)", "cog", "runner.py:Runner"),
+    Case("cog gpuserve (sync predict)", "cog", "runner.py:Runner", model="NoopSync"),
 )
 
 
@@ -142,44 +189,74 @@ def base_ratio(base: Sequence[Load], mine: Sequence[Load]) -> float:
     return median([theirs.good_rps / ours.good_rps for theirs, ours in zip(base, mine, strict=True)])
 
 
+def cpu_ratio(base: Sequence[float], mine: Sequence[float]) -> float:
+    """Server CPU per 2xx job against the hand-written one of the same round, the median over the rounds."""
+    return median([ours / theirs for theirs, ours in zip(base, mine, strict=True)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median round is kept")
     parser.add_argument("--quick", action="store_true", help="a tiny load that only shows the script works")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--only", help="a platform to measure alone: runpod or cog")
+    parser.add_argument(
+        "--thread-baseline",
+        action="store_true",
+        help="also a hand-written RunPod handler whose sync work runs in a thread (asyncio.to_thread)",
+    )
+    parser.add_argument("--buffered", action="store_true", help="Python's default output buffering, not -u")
     args = parser.parse_args(argv)
+    cases = tuple(
+        case
+        for case in CASES
+        if args.only in (None, case.platform) and (args.thread_baseline or not case.entry.startswith("thread_"))
+    )
     seconds, rounds, warmup = (1.0, 1, 0.0) if args.quick else (args.seconds, args.rounds, 2.0)
     runs: dict[str, list[Load]] = {}
     cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-handlers-") as tmp:
         built = {
             (platform, model): build(platform, model, Path(tmp))
-            for platform in ("runpod", "cog")
+            for platform in sorted({case.platform for case in cases})
             for model in ("Noop", "NoopSync")
         }
-        for round_number in range(rounds):
-            for case in CASES:
-                print(f"round {round_number + 1}/{rounds}: {case.name}", file=sys.stderr, flush=True)
-                directory = built[(case.platform, "NoopSync" if "sync" in case.name else "Noop")]
-                result, spent = measure(case, directory, 1, seconds, warmup)
-                runs.setdefault(case.name, []).append(result)
-                cpu.setdefault(case.name, []).append(spent)
+        for platform in sorted({case.platform for case in cases}):
+            # A platform's servers all start once and take turns, round after round: paired rounds, and no
+            # start-up in between (idle, they cost nothing).
+            with contextlib.ExitStack() as stack:
+                group = [case for case in cases if case.platform == platform]
+                servers = [start(case, built[(platform, case.model)], stack, args.buffered) for case in group]
+                for round_number in range(rounds):  # in turn, the order reversed every other round
+                    for running in servers if round_number % 2 == 0 else servers[::-1]:
+                        name = running.case.name
+                        print(f"round {round_number + 1}/{rounds}: {name}", file=sys.stderr, flush=True)
+                        result, spent = measure(running, 1, seconds, warmup if round_number == 0 else 0.0)
+                        runs.setdefault(name, []).append(result)
+                        cpu.setdefault(name, []).append(spent)
     results = {name: median_load(found) for name, found in runs.items()}
     cpu_us = {name: median(found) for name, found in cpu.items()}
     rows = []
-    for case in CASES:
+    for case in cases:
         got = results[case.name]
-        base = next(c.name for c in CASES if c.platform == case.platform and c.baseline)
+        base = next(c.name for c in cases if c.platform == case.platform and c.baseline)
         ratio = f"{base_ratio(runs[base], runs[case.name]):.2f}x"
         rows.append(
-            [case.name, got.good_rps, 1e6 / got.good_rps, cpu_us[case.name], f"{cpu_us[case.name] / cpu_us[base]:.2f}x"]
+            [
+                case.name,
+                got.good_rps,
+                1e6 / got.good_rps,
+                cpu_us[case.name],
+                f"{cpu_ratio(cpu[base], cpu[case.name]):.2f}x",
+            ]
             + [got.p50_ms, got.errors, ratio]
         )
     server_cpus, load_cpus = cpus()
     print(f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s)")
     print(f"# {versions('gpuserve')}; runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)")
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
+    print("# output buffering: " + ("Python's default (--buffered)" if args.buffered else "none, as deployed (-u)"))
     headers = ["handler", "jobs/s (2xx)", "µs per job", "server CPU µs per job", "CPU vs hand-written"]
     headers += ["p50 ms", "non-2xx", "time vs hand-written"]
     print(table(headers, rows))

@@ -51,7 +51,7 @@ class PredictSignature:
         """The positional and keyword arguments predict takes for a validated input."""
         if self.style == "model":
             return (value,), {}
-        return (), {name: getattr(value, name) for name in type(value).model_fields}
+        return (), dict(value.__dict__)  # the fields, in order (extra="forbid": nothing else is kept there)
 
 
 def resolve_ref(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,11 @@ coglet owns SIGTERM and does not pass it to this worker process: it closes its l
 prediction in flight finish. The bridge watches that listener; once it closes, the model drains like
 everywhere else: on_preempt() runs, and a prediction still running `grace` seconds later fails with a
 message saying it was interrupted and can be retried, instead of keeping the container alive.
+
+A sync predict runs on the thread coglet starts for the prediction, as a hand-written runner's does (a thread
+of gpuserve's own cost a handoff each way: docs/benchmarks.md). At the grace's end it is interrupted the way
+coglet cancels one, by an exception raised in that thread (PyThreadState_SetAsyncExc): it arrives at the
+predict's next Python line, so a predict blocked in one long C call fails once that call returns.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,11 @@ class Interrupted(RuntimeError):
     """The container is stopping and this prediction could not finish within the grace period."""
 
 
+class _DrainStop(BaseException):
+    """Raised in a sync predict's thread at the grace's end; a BaseException, as coglet's own cancel is, so the
+    model's `except Exception` does not swallow it."""
+
+
 class CogDrain:
     """Notices coglet closing its listener (its SIGTERM), then gives predictions `grace` seconds."""
 
@@ -49,6 +58,10 @@ class CogDrain:
         self.port = int(port) if port and port.isdigit() else None
         self.grace = grace_seconds(host)
         self.deadline: float | None = None
+        self.running: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}  # async predicts, cancelled at it
+        self.interrupted: set[asyncio.Task[Any]] = set()
+        self.threads: set[int] = set()  # threads running a sync predict, stopped at it (under `lock`)
+        self.lock = threading.Lock()
 
     def start(self) -> None:
         if self.port is not None:
@@ -73,22 +86,41 @@ class CogDrain:
         self.deadline = time.monotonic() + self.grace
         self.host.drain()
         self.host.preempted()
+        time.sleep(max(0.0, self.deadline - time.monotonic()))
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """The grace ran out: stop every predict still running (one that starts later sees it in check())."""
+        import ctypes
+
+        for task, loop in list(self.running.items()):
+            self.interrupted.add(task)
+            loop.call_soon_threadsafe(task.cancel)
+        with self.lock:  # a thread leaves `threads` under the lock: none is stopped once out of the bridge
+            for ident in self.threads:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_DrainStop))
 
     def check(self) -> None:
         """Raise Interrupted once the grace after the drain has run out."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise Interrupted(
-                f"the model server is shutting down and this prediction could not finish within "
-                f"grace={self.grace:g}s; retry it"
-            )
+            raise self.interruption()
+
+    def interruption(self) -> Interrupted:
+        return Interrupted(
+            f"the model server is shutting down and this prediction could not finish within "
+            f"grace={self.grace:g}s; retry it"
+        )
+
+
+_prediction_var: list[contextvars.ContextVar[Any]] = []  # coglet's, once found
 
 
 def prediction_id() -> str:
     """coglet's id of the prediction running in this context (its `_coglet_prediction_id`), else a fresh one."""
-    for var, value in contextvars.copy_context().items():
-        if var.name == "_coglet_prediction_id" and value:
-            return str(value)
-    return uuid.uuid4().hex
+    if not _prediction_var:
+        _prediction_var.extend(var for var in contextvars.copy_context() if var.name == "_coglet_prediction_id")
+    value = _prediction_var[0].get(None) if _prediction_var else None
+    return str(value) if value else uuid.uuid4().hex
 
 
 class CogHandover:
@@ -108,26 +140,34 @@ class CogBridge:
     def __init__(self, host: ModelHost) -> None:
         self.host = host
         self.drain = CogDrain(host, os.environ.get("PORT"))
-        self._loops = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []  # idle loops for async predicts called from sync run()
+        fields = host.signature.input_model.model_fields
+        self._nullable = {name for name, field in fields.items() if not field.is_required() and field.default is None}
         logs.configure()
+
+    def _log(self, started: float, status: str) -> None:
+        """One log line per prediction, with coglet's prediction id as the request id."""
+        if not logs.log.isEnabledFor(logging.INFO):  # cog's worker logs at WARNING unless told otherwise
+            return
+        logs.request(
+            request_id=prediction_id(),
+            model=self.host.spec.name,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            queue_ms=None,
+            batch_size=1,
+        )
 
     @contextlib.contextmanager
     def _logged(self) -> Iterator[None]:
-        """One log line per prediction, with coglet's prediction id as the request id."""
+        """_log() around a stream."""
         started = time.perf_counter()
         status = "failed"
         try:
             yield
             status = "succeeded"
         finally:
-            logs.request(
-                request_id=prediction_id(),
-                model=self.host.spec.name,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                queue_ms=None,
-                batch_size=1,
-            )
+            self._log(started, status)
 
     @classmethod
     def load(cls, app_ref: str) -> CogBridge:
@@ -144,25 +184,48 @@ class CogBridge:
 
     # Errors reach cog as the model's own exception, so its "error" reads "ValueError: ...".
     def predict(self, inputs: dict[str, Any]) -> Any:
+        """The output, from cog's sync run(): on a thread coglet starts for each prediction."""
         signature = self.host.signature
-        if signature.is_async and not signature.streaming:  # on this thread's own loop, kept between predictions:
-            return self._loop().run_until_complete(self.apredict(inputs))  # asyncio.run cost more than cog itself
-        with self._logged():
-            future = self.host.spawn(self.host.predict, self._valid(inputs))
-            while True:
-                try:
-                    return future.result(timeout=POLL_SECONDS)
-                except FutureTimeout:
-                    self.drain.check()
-                except PredictFailed as exc:
-                    raise _original(exc) from None
+        if signature.is_async and not signature.streaming:
+            return self._on_a_loop(inputs)
+        try:
+            return self._here(inputs)
+        except _DrainStop:  # wherever in _here() it landed
+            raise self.drain.interruption() from None
 
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        """This thread's event loop for async predicts called from cog's sync run(), made on its first use."""
-        loop: asyncio.AbstractEventLoop | None = getattr(self._loops, "loop", None)
-        if loop is None:
-            loop = self._loops.loop = asyncio.new_event_loop()
-        return loop
+    def _here(self, inputs: dict[str, Any]) -> Any:
+        """A sync predict on this thread, which the drain stops at the grace's end."""
+        started = time.perf_counter()
+        status = "failed"
+        ident = threading.get_ident()
+        with self.drain.lock:
+            self.drain.threads.add(ident)
+        try:
+            self.drain.check()  # after joining `threads`: the drain stops it, or this sees the deadline
+            output = self.host.predict(self._valid(inputs))
+            status = "succeeded"
+            return output
+        except PredictFailed as exc:
+            raise _original(exc) from None
+        finally:
+            with self.drain.lock:
+                self.drain.threads.discard(ident)
+            self._log(started, status)
+
+    def _on_a_loop(self, inputs: dict[str, Any]) -> Any:
+        """An async predict from sync run(), on an idle event loop kept between predictions: coglet runs each
+        prediction on a new thread, and a new loop each time cost about 40 µs (docs/benchmarks.md)."""
+        try:
+            loop = self._loops.pop()
+        except IndexError:
+            loop = asyncio.new_event_loop()
+        try:
+            output = loop.run_until_complete(self.apredict(inputs))
+        except Exception:
+            self._loops.append(loop)  # its task ended; one stopped by cog's cancel (a BaseException) may not have
+            raise
+        self._loops.append(loop)
+        return output
 
     def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
         with self._logged():
@@ -174,16 +237,27 @@ class CogBridge:
                 raise _original(exc) from None
 
     async def apredict(self, inputs: dict[str, Any]) -> Any:
-        with self._logged():
-            task = asyncio.ensure_future(self.host.apredict(self._valid(inputs)))
-            try:
-                while True:
-                    done, _ = await asyncio.wait({task}, timeout=POLL_SECONDS)
-                    if done:
-                        return task.result()
-                    self.drain.check()
-            except PredictFailed as exc:
-                raise _original(exc) from None
+        """The output, in the caller's task; the drain cancels it at the grace's end, then it fails as Interrupted."""
+        started = time.perf_counter()
+        status = "failed"
+        task = asyncio.current_task()
+        assert task is not None
+        self.drain.running[task] = asyncio.get_running_loop()
+        try:
+            self.drain.check()  # after joining `running`: the drain cancels it, or this sees the deadline
+            output = await self.host.apredict(self._valid(inputs))
+            status = "succeeded"
+            return output
+        except asyncio.CancelledError:
+            if task in self.drain.interrupted and task.uncancel() == 0:
+                raise self.drain.interruption() from None
+            raise
+        except PredictFailed as exc:
+            raise _original(exc) from None
+        finally:
+            del self.drain.running[task]
+            self.drain.interrupted.discard(task)
+            self._log(started, status)
 
     async def astream(self, inputs: dict[str, Any]) -> AsyncIterator[Any]:
         with self._logged():
@@ -200,11 +274,6 @@ class CogBridge:
             return self.host.validate(given, platform_files=True)  # cog fetched the Path inputs itself
         except InvalidInput as exc:
             raise ValueError(f"invalid input: {exc}") from None
-
-    @property
-    def _nullable(self) -> set[str]:
-        fields = self.host.signature.input_model.model_fields
-        return {name for name, field in fields.items() if not field.is_required() and field.default is None}
 
 
 def _original(exc: PredictFailed) -> BaseException:

@@ -82,6 +82,8 @@ class ModelHost:
         # File inputs are fetched before predict and removed after; File outputs are delivered (data: URI or upload).
         self._file_inputs = bool(file_fields(self.signature.input_model))
         self._file_outputs = holds_file(self.signature.output_type)
+        # A str, int or bool output already is its JSON form: encode() returns it as it is (bool is not an int here).
+        self._plain_output = self.signature.output_type if self.signature.output_type in (str, int, bool) else None
         self._fetch_policy: FetchPolicy | None = None
         self._destination: Any = None
         # Sync predicts run on daemon threads of their own, counted: a predict answered as interrupted may still
@@ -313,6 +315,8 @@ class ModelHost:
 
     def encode(self, output: Any) -> Any:
         """The JSON-ready form of one output (or one streamed chunk), checked against its annotation."""
+        if type(output) is self._plain_output:
+            return output
         if self._file_outputs:
             return self._encode_files(output)
         try:
@@ -402,6 +406,17 @@ class ModelHost:
             raise PredictFailed(exc) from exc
         finally:
             discard(fetched)
+
+    @property
+    def bare_async(self) -> bool:
+        """An async predict with no files in or out, not batched: call() then encode() is all apredict() does."""
+        return self.signature.is_async and self.batcher is None and not self._file_inputs and not self._file_outputs
+
+    def call(self, value: BaseModel) -> Any:
+        """The model's own predict called on a validated value: for a bare_async model, its coroutine, to await
+        in the caller's task without apredict()'s frame around it (its exceptions are the model's own)."""
+        args, kwargs = self.signature.call_args(value)
+        return self._bound()(*args, **kwargs)
 
     async def apredict(self, value: BaseModel) -> Any:
         """The event-loop form: async predicts are awaited, sync ones run in a worker thread."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import pydantic_core
 from pydantic import BaseModel, ValidationError
@@ -72,23 +73,102 @@ def validate_strict(
 
     `context` reaches pydantic for values a platform made itself (cog's Path inputs: see gpuserve.files.File).
     """
-    found = not_finite(raw)
-    if found:
-        raise Invalid([_not_finite_error([*prefix, *path]) for path in found])
-    try:
-        json.dumps(raw)
-    except TypeError:  # values a platform made (files, paths), not JSON: pydantic's own reading
-        return model.model_validate(raw, context=context)
-    return _validate_integral(model, raw, prefix=prefix)
+    try:  # JSON's own types, walked once: whole floats made ints, and no json.dumps (it cost more than validating)
+        value = _as_json(raw)
+        if _reads_as_json(model):
+            try:
+                return model.model_validate(value, strict=True)
+            except ValidationError as exc:
+                raise _invalid(exc, prefix) from None
+    except _NotPlain:  # values a platform made (files, paths), or numbers that are not finite
+        found = not_finite(raw)
+        if found:
+            raise Invalid([_not_finite_error([*prefix, *path]) for path in found]) from None
+        try:
+            json.dumps(raw)
+        except TypeError:  # not JSON: pydantic's own reading
+            return model.model_validate(raw, context=context)
+        value = _integral(raw)
+    return _validate_json(model, value, prefix=prefix)
+
+
+class _NotPlain(Exception):
+    """A value _as_json() leaves to the slower, thorough path."""
+
+
+def _as_json(value: Any) -> Any:
+    """A decoded JSON value, its whole-number floats read as the integers they are; _NotPlain for anything else
+    (a type a JSON decoder does not make, a number that is not finite, a string that is not Unicode text)."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: not JSON text, refused as a body holding it would be
+                raise _NotPlain from None
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value.is_integer():
+            return int(value)
+        if math.isfinite(value):
+            return value
+        raise _NotPlain
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _as_json(item)
+        return out
+    if kind is list:
+        return [_as_json(item) for item in value]
+    raise _NotPlain
 
 
 def _validate_integral(model: type[BaseModel], raw: Any, prefix: tuple[str, ...]) -> BaseModel:
     """Strict JSON validation of a decoded value, its whole-number floats read as the integers they are."""
+    return _validate_json(model, _integral(raw), prefix=prefix)
+
+
+def _validate_json(model: type[BaseModel], value: Any, prefix: tuple[str, ...]) -> BaseModel:
+    """Strict JSON validation of a decoded value, as its JSON text."""
     try:
-        return model.model_validate_json(json.dumps(_integral(raw)), strict=True)
+        encoded = pydantic_core.to_json(value)
+    except pydantic_core.PydanticSerializationError:  # a lone surrogate: json.dumps escapes it, and pydantic refuses
+        encoded = json.dumps(value).encode()
+    try:
+        return model.model_validate_json(encoded, strict=True)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_context=False, include_input=False)
-        raise Invalid([{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]) from None
+        raise _invalid(exc, prefix) from None
+
+
+def _invalid(exc: ValidationError, prefix: tuple[str, ...]) -> Invalid:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    return Invalid([{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors])
+
+
+_SCALARS = (str, int, float, bool)
+_reads_as_json_cache: dict[type[BaseModel], bool] = {}
+
+
+def _reads_as_json(model: type[BaseModel]) -> bool:
+    """Every field is a str, int, float or bool (or None): strict validation of the decoded value then answers
+    as strict JSON validation does, values and errors alike (tests/unit/test_strict_inputs.py), without encoding
+    it again."""
+    found = _reads_as_json_cache.get(model)
+    if found is None:
+        found = _reads_as_json_cache[model] = all(
+            field.annotation in _SCALARS
+            or (get_origin(field.annotation) in (Union, UnionType) and _optional_scalar(get_args(field.annotation)))
+            for field in model.model_fields.values()
+        )
+    return found
+
+
+def _optional_scalar(members: tuple[Any, ...]) -> bool:
+    return len(members) == 2 and type(None) in members and any(member in _SCALARS for member in members)
 
 
 def _integral(value: Any) -> Any:

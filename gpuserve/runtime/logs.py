@@ -20,6 +20,9 @@ QUIET_PATHS = frozenset({"/health", "/metrics"})
 _ours: logging.StreamHandler[Any] | None = None  # the handler configure() added
 
 
+_MILLIS = [f".{millis:03d}Z" for millis in range(1000)]  # cheaper than formatting each line's
+
+
 class RequestFormatter(logging.Formatter):
     def __init__(self, as_json: bool) -> None:
         super().__init__()
@@ -31,15 +34,18 @@ class RequestFormatter(logging.Formatter):
         fields: dict[str, Any] = getattr(record, "fields", None) or {"message": record.getMessage()}
         return self.line(record.levelname, record.created, fields)
 
-    def line(self, level: str, created: float, fields: dict[str, Any]) -> str:
-        """One request's line; what format() writes, made without a LogRecord (request() calls it directly)."""
+    def line(self, level: str, created: float, fields: dict[str, Any], event: str | None = None) -> str:
+        """One request's line; what format() writes, made without a LogRecord (request() calls it directly, with
+        the event apart so that the fields are not copied into a new dict)."""
         if self.as_json:
             second = int(created)
             if second != self._second:  # one strftime a second, not one a request
                 self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            millis = int((created - second) * 1000)
-            line = {"time": f"{self._stamp}.{millis:03d}Z", "level": level.lower(), **fields}
-            return pydantic_core.to_json(line, fallback=str).decode()  # json.dumps' compact form, 8 times faster
+            head = '{"time":"' + self._stamp + _MILLIS[int((created - second) * 1000)] + '","level":"' + level.lower()
+            head += '",' if event is None else '","event":"' + event + '",'  # event: one of ours, nothing to escape
+            return head + pydantic_core.to_json(fields, fallback=str).decode()[1:]  # json.dumps' compact form
+        if event is not None:
+            fields = {"event": event, **fields}
         return f"{level} gpuserve: " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
@@ -65,25 +71,28 @@ def configure(stream: Any = None) -> None:
 def request(*, quiet: bool = False, **fields: Any) -> None:
     """Log one request's line (event, request_id, model, status, duration_ms, queue_ms, batch_size, ...).
 
-    Where gpuserve's own handler is the logger's only one, the line is written to it directly: the same line,
-    without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
+    Where gpuserve's own handler is the logger's only one, the line is written to its stream directly: the same
+    line, without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
     """
     level = logging.DEBUG if quiet else logging.INFO
     if not log.isEnabledFor(level):
         return
-    fields = {"event": "request", **fields}
     handler = _ours
-    if handler is not None and log.handlers == [handler] and not log.filters and not handler.filters:
+    if handler is not None and level >= handler.level and log.handlers == [handler] and not log.filters:
         formatter = handler.formatter
-        if isinstance(formatter, RequestFormatter) and level >= handler.level:
-            line = formatter.line(logging.getLevelName(level), time.time(), fields)
+        if isinstance(formatter, RequestFormatter) and not handler.filters:
+            line = formatter.line(_LEVEL_NAMES[level], time.time(), fields, "request") + handler.terminator
             handler.acquire()
             try:
-                handler.stream.write(line + handler.terminator)
-                handler.flush()
+                stream = handler.stream
+                stream.write(line)
+                stream.flush()
                 return
             except Exception:  # a closed or broken stream: the logging module's own handling below
                 pass
             finally:
                 handler.release()
-    log.log(level, "request", extra={"fields": fields})
+    log.log(level, "request", extra={"fields": {"event": "request", **fields}})
+
+
+_LEVEL_NAMES = {logging.DEBUG: "DEBUG", logging.INFO: "INFO"}

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import logs
-from .host import InvalidInput, ModelHost
+from .host import InvalidInput, ModelHost, PredictFailed
 from .jobs import Event, Job, grace_seconds
 
 log = logging.getLogger("gpuserve")
@@ -46,6 +46,12 @@ class RunpodWorker:
         self._interrupted: asyncio.Event | None = None
         self._draining = False
         self._woken: set[asyncio.Future[None]] = set()  # jobs waiting for their predict, woken by _interrupt()
+        self._inline: set[asyncio.Task[Any]] = set()  # jobs running predict in RunPod's task, cancelled at the end
+        self._stopped: set[asyncio.Task[Any]] = set()  # of those, the ones _interrupt() cancelled
+        signature = host.signature
+        self._direct = not signature.streaming and host.batcher is None
+        self._async = signature.is_async
+        self._bare = host.bare_async  # no apredict() frame: each costs a job more than it does in a profile
         logs.configure()
 
     @classmethod
@@ -64,7 +70,8 @@ class RunpodWorker:
         """The dict for runpod.serverless.start: the handler in the form this mode needs, and concurrency."""
         argv = sys.argv if argv is None else argv
         streaming = self.host.signature.streaming and not _local_test_mode(argv)
-        config: dict[str, Any] = {"handler": self.stream if streaming else self.handle}
+        handler = self.stream if streaming else self._answer if self._direct else self.handle  # one frame less
+        config: dict[str, Any] = {"handler": handler}
         if streaming:
             config["return_aggregate_stream"] = True  # /runsync answers with the chunks as a list
         if self.host.spec.slots > 1:  # batched: enough jobs at once to fill each group (docs/batching.md)
@@ -109,6 +116,9 @@ class RunpodWorker:
         for woken in self._woken:
             if not woken.done():
                 woken.set_result(None)
+        for task in self._inline - self._stopped:
+            self._stopped.add(task)
+            task.cancel()
 
     @property
     def interrupted(self) -> asyncio.Event:
@@ -119,6 +129,8 @@ class RunpodWorker:
     # jobs -----------------------------------------------------------------------------------------------------
     async def handle(self, job: dict[str, Any]) -> Any:
         """One job in, its output (or RunPod's {"error": ...}) out. Sync predicts run off the event loop."""
+        if self._direct:
+            return await self._answer(job)
         chunks: list[Any] = []
         async for event in self._events(job):
             if event.kind in ("chunk", "result"):
@@ -126,6 +138,88 @@ class RunpodWorker:
             elif event.kind == "error":
                 return event.value
         return chunks if self.host.signature.streaming else chunks[0]
+
+    async def _answer(self, job: dict[str, Any]) -> Any:
+        """handle() for a predict that is neither a stream nor batched, in RunPod's own task for the job: no task,
+        queue or wake-up of its own, so an async predict that never waits answers within one turn of the loop, as
+        a hand-written handler does (each suspension resumes RunPod's whole ASGI stack: docs/benchmarks.md).
+
+        The drain's end cancels the job's task (answered Interrupted); a job RunPod stops (CancelledError) keeps
+        its place until its predict really returns, as _settle() holds a Job.
+        """
+        started = time.perf_counter()
+        task = asyncio.current_task()
+        assert task is not None
+        self._loop = task.get_loop()
+        status, batch_size, future = "cancelled", None, None
+        try:
+            try:
+                value = self.host.validate(job.get("input"))
+            except InvalidInput as exc:
+                status = "failed"
+                return {"error": f"invalid input: {exc}"}
+            if self._interrupted is not None and self._interrupted.is_set():
+                status = "failed"
+                return self._interruption()
+            batch_size = 1
+            self._inline.add(task)
+            try:
+                if self._bare:  # cancelled in place: it has returned when the cancel reaches us
+                    try:
+                        result = await self.host.call(value)
+                    except Exception as exc:
+                        raise PredictFailed(exc) from exc
+                    output = self.host.encode(result)
+                elif self._async:
+                    output = await self.host.apredict(value)
+                else:  # validated already, so host.predict goes straight to the model's predict, on a predict thread
+                    future = self.host.spawn(self.host.predict, value)
+                    output = await asyncio.wrap_future(future)
+            except asyncio.CancelledError:
+                if task in self._stopped and task.uncancel() == 0:  # ours alone: answer it; anyone else's goes up
+                    status = "failed"
+                    return self._interruption()
+                if future is not None:
+                    await self._settle_thread(future, job.get("id"))
+                raise
+            except PredictFailed as failed:
+                status = "failed"
+                log.error("gpuserve: job %s failed: %s", job.get("id"), failed, exc_info=failed.__cause__)
+                return {"error": f"{failed.type}: {failed.message}"}
+            except InvalidInput as exc:  # a file input refused while fetching it
+                status = "failed"
+                return {"error": f"{exc.kind}: {exc}"}
+            finally:
+                self._inline.discard(task)
+            if task in self._stopped:  # the predict swallowed the drain's cancel and returned: its output stands
+                task.uncancel()
+            if task.cancelling():  # it swallowed RunPod's stop: the job still stops
+                raise asyncio.CancelledError
+            status = "completed"
+            return output
+        finally:
+            self._stopped.discard(task)
+            logs.request(
+                request_id=str(job.get("id")),
+                model=self.host.spec.name,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                queue_ms=None,
+                batch_size=batch_size,
+            )
+
+    async def _settle_thread(self, future: Any, job_id: Any) -> None:
+        """_settle() for a sync predict run by _run(): hold the stopped job until its thread returns."""
+        done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=self.grace)
+        if not done:
+            self.host.mark_stuck(f"job {job_id} was stopped but its predict still runs {self.grace:g} s later")
+            os.kill(os.getpid(), signal.SIGTERM)  # RunPod's own drain: the worker exits and is replaced
+
+    def _interrupted_message(self) -> str:
+        return f"the worker is shutting down and this job could not finish within grace={self.grace:g}s"
+
+    def _interruption(self) -> dict[str, str]:
+        return {"error": f"Interrupted: {self._interrupted_message()}; retry it"}
 
     async def stream(self, job: dict[str, Any]) -> AsyncIterator[Any]:
         """A generator handler: each chunk is posted to RunPod's stream as it is made."""
@@ -178,8 +272,7 @@ class RunpodWorker:
                     yield Event("error", {"error": f"{failed.type}: {failed.message}"})
                     return
                 if event.kind == "interrupted":
-                    message = f"the worker is shutting down and this job could not finish within grace={self.grace:g}s"
-                    yield Event("error", {"error": f"Interrupted: {message}; retry it"})
+                    yield Event("error", {"error": f"Interrupted: {self._interrupted_message()}; retry it"})
                     return
                 yield event
         except asyncio.CancelledError:  # RunPod stopped the job (cancelled, or past its execution timeout)
