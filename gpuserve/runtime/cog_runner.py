@@ -85,9 +85,10 @@ class CogDrain:
         log.info("gpuserve: cog's server stopped listening: draining, grace %g s", self.grace)
         self.deadline = time.monotonic() + self.grace
         self.host.drain()
+        stop = threading.Timer(self.grace, self.interrupt)  # at the grace's end, however long on_preempt() takes
+        stop.daemon = True
+        stop.start()
         self.host.preempted()
-        time.sleep(max(0.0, self.deadline - time.monotonic()))
-        self.interrupt()
 
     def interrupt(self) -> None:
         """The grace ran out: stop every predict still running (one that starts later sees it in check())."""
@@ -198,9 +199,9 @@ class CogBridge:
         started = time.perf_counter()
         status = "failed"
         ident = threading.get_ident()
-        with self.drain.lock:
-            self.drain.threads.add(ident)
-        try:
+        try:  # joined inside the try: the finally leaves, whatever lands in between (coglet's own cancel)
+            with self.drain.lock:
+                self.drain.threads.add(ident)
             self.drain.check()  # after joining `threads`: the drain stops it, or this sees the deadline
             output = self.host.predict(self._valid(inputs))
             status = "succeeded"
@@ -220,12 +221,14 @@ class CogBridge:
         except IndexError:
             loop = asyncio.new_event_loop()
         try:
-            output = loop.run_until_complete(self.apredict(inputs))
-        except Exception:
-            self._loops.append(loop)  # its task ended; one stopped by cog's cancel (a BaseException) may not have
-            raise
-        self._loops.append(loop)
-        return output
+            return loop.run_until_complete(self.apredict(inputs))
+        finally:  # cog's cancel (raised in this thread) can stop the loop with the predict's task still pending
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loops.append(loop)
 
     def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
         with self._logged():

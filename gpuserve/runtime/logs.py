@@ -86,7 +86,8 @@ def request(*, quiet: bool = False, **fields: Any) -> None:
             try:
                 stream = handler.stream
                 stream.write(line)
-                stream.flush()
+                if hasattr(stream, "flush"):  # as StreamHandler.flush() asks
+                    stream.flush()
                 return
             except Exception:  # a closed or broken stream: the logging module's own handling below
                 pass

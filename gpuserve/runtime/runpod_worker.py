@@ -48,6 +48,8 @@ class RunpodWorker:
         self._woken: set[asyncio.Future[None]] = set()  # jobs waiting for their predict, woken by _interrupt()
         self._inline: set[asyncio.Task[Any]] = set()  # jobs running predict in RunPod's task, cancelled at the end
         self._stopped: set[asyncio.Task[Any]] = set()  # of those, the ones _interrupt() cancelled
+        self._cancelled_at: dict[asyncio.Task[Any], float] = {}  # ones seen cancelled by _watch_cancelled()
+        self._watching: asyncio.TimerHandle | None = None
         signature = host.signature
         self._direct = not signature.streaming and host.batcher is None
         self._async = signature.is_async
@@ -163,6 +165,8 @@ class RunpodWorker:
                 return self._interruption()
             batch_size = 1
             self._inline.add(task)
+            if self._watching is None and self._async:
+                self._watching = self._loop.call_later(1.0, self._watch_cancelled)
             try:
                 if self._bare:  # cancelled in place: it has returned when the cancel reaches us
                     try:
@@ -207,6 +211,20 @@ class RunpodWorker:
                 queue_ms=None,
                 batch_size=batch_size,
             )
+
+    def _watch_cancelled(self) -> None:
+        """Once a second while async jobs run in RunPod's tasks: a predict still running `grace` seconds after its
+        task was cancelled (RunPod's stop, or the drain's) swallowed the cancel. Marked stuck and the worker
+        stopped, as _settle() does for a Job's predict, so the platform replaces it."""
+        now = time.monotonic()
+        for task in self._inline:
+            if task.cancelling():
+                since = self._cancelled_at.setdefault(task, now)
+                if now - since >= self.grace and self.host.state != "failed":
+                    self.host.mark_stuck(f"a job was stopped but its predict still runs {self.grace:g} s later")
+                    os.kill(os.getpid(), signal.SIGTERM)  # RunPod's own drain: the worker exits and is replaced
+        self._cancelled_at = {task: since for task, since in self._cancelled_at.items() if task in self._inline}
+        self._watching = self._loop.call_later(1.0, self._watch_cancelled) if self._inline and self._loop else None
 
     async def _settle_thread(self, future: Any, job_id: Any) -> None:
         """_settle() for a sync predict run by _run(): hold the stopped job until its thread returns."""

@@ -4,6 +4,8 @@ stop still reach it there (the platforms themselves: tests/integration/test_plat
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
 import threading
 import time
 from typing import Any
@@ -158,3 +160,62 @@ def test_validation_of_json_values_still_refuses_a_lone_surrogate_naming_the_inp
         "seconds": 2.0,
         "tag": "t",
     }
+
+
+@gpuserve.model(name="slow-preempt", grace=1)
+class SlowPreempt:
+    def on_preempt(self) -> None:
+        time.sleep(4)  # longer than the grace
+
+    def predict(self, seconds: float = 0.0) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "done"
+
+
+def test_cog_prediction_is_interrupted_at_the_grace_while_on_preempt_still_runs() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    bridge = cog(SlowPreempt)
+    bridge.drain.port = listener.getsockname()[1]
+    bridge.drain.start()
+    time.sleep(1.2)  # the watcher has seen cog listening
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(bridge, {"seconds": 8})))
+    thread.start()
+    listener.close()  # cog's SIGTERM: its listener closes
+    started = time.monotonic()
+    thread.join(10)
+    assert isinstance(outcome[0], Interrupted), outcome
+    assert time.monotonic() - started < 3.5  # the grace (1 s) and the watcher's polling, not on_preempt's 4 s
+
+
+@gpuserve.model(name="stubborn", grace=1)
+class Stubborn:
+    async def predict(self, seconds: float = 0.0) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:  # swallowed: the predict goes on
+                pass
+        return "done"
+
+
+def test_runpod_async_predict_that_swallows_its_stop_is_marked_stuck_and_the_worker_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signals: list[int] = []
+    monkeypatch.setattr("gpuserve.runtime.runpod_worker.os.kill", lambda pid, sig: signals.append(sig))
+    worker = runpod(Stubborn)
+
+    async def main() -> None:
+        job = asyncio.ensure_future(worker.handle({"id": "long", "input": {"seconds": 4}}))
+        await asyncio.sleep(0.2)
+        job.cancel()  # RunPod's stop_job
+        await asyncio.sleep(2.5)  # the grace (1 s) and the once-a-second watch
+        assert worker.host.state == "failed" and signals == [signal.SIGTERM]
+        with pytest.raises(asyncio.CancelledError):
+            await job  # it still stops once the predict returns
+
+    asyncio.run(main())
