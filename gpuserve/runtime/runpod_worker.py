@@ -147,7 +147,8 @@ class RunpodWorker:
         a hand-written handler does (each suspension resumes RunPod's whole ASGI stack: docs/benchmarks.md).
 
         The drain's end cancels the job's task (answered Interrupted); a job RunPod stops (CancelledError) keeps
-        its place until its predict really returns, as _settle() holds a Job.
+        its place until its predict really returns, as _settle() holds a Job, and _watch_cancelled() marks the
+        worker stuck when an async predict swallows the cancel for longer than the grace.
         """
         started = time.perf_counter()
         task = asyncio.current_task()
@@ -227,7 +228,7 @@ class RunpodWorker:
         self._watching = self._loop.call_later(1.0, self._watch_cancelled) if self._inline and self._loop else None
 
     async def _settle_thread(self, future: Any, job_id: Any) -> None:
-        """_settle() for a sync predict run by _run(): hold the stopped job until its thread returns."""
+        """_settle() for a sync predict run by _answer(): hold the stopped job until its thread returns."""
         done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=self.grace)
         if not done:
             self.host.mark_stuck(f"job {job_id} was stopped but its predict still runs {self.grace:g} s later")
