@@ -204,14 +204,7 @@ class RunpodWorker:
             return output
         finally:
             self._stopped.discard(task)
-            logs.request(
-                request_id=str(job.get("id")),
-                model=self.host.spec.name,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                queue_ms=None,
-                batch_size=batch_size,
-            )
+            self._log(job, started, status, batch_size)
 
     def _watch_cancelled(self) -> None:
         """Once a second while async jobs run in RunPod's tasks: a predict still running `grace` seconds after its
@@ -258,14 +251,18 @@ class RunpodWorker:
             if status == "cancelled":
                 status = "completed"
         finally:
-            logs.request(
-                request_id=str(job.get("id")),
-                model=self.host.spec.name,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                queue_ms=None,
-                batch_size=running[0].batch_size if running else None,
-            )
+            self._log(job, started, status, running[0].batch_size if running else None)
+
+    def _log(self, job: dict[str, Any], started: float, status: str, batch_size: int | None) -> None:
+        """The job's request log line, with RunPod's job id as the request id."""
+        logs.request(
+            request_id=str(job.get("id")),
+            model=self.host.spec.name,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            queue_ms=None,
+            batch_size=batch_size,
+        )
 
     async def _job_events(self, job: dict[str, Any], started: list[Job]) -> AsyncIterator[Event]:
         """The job's outputs as events; an error event carries RunPod's {"error": ...} and ends it."""
