@@ -8,6 +8,7 @@ numbers that overflow to one (`1e999`) and the NaN/Infinity literals are refused
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -150,21 +151,18 @@ def _invalid(exc: ValidationError, prefix: tuple[str, ...]) -> Invalid:
 
 
 _SCALARS = (str, int, float, bool)
-_reads_as_json_cache: dict[type[BaseModel], bool] = {}
 
 
+@functools.cache
 def _reads_as_json(model: type[BaseModel]) -> bool:
     """Every field is a str, int, float or bool (or None): strict validation of the decoded value then answers
     as strict JSON validation does, values and errors alike (tests/unit/test_strict_inputs.py), without encoding
     it again."""
-    found = _reads_as_json_cache.get(model)
-    if found is None:
-        found = _reads_as_json_cache[model] = all(
-            field.annotation in _SCALARS
-            or (get_origin(field.annotation) in (Union, UnionType) and _optional_scalar(get_args(field.annotation)))
-            for field in model.model_fields.values()
-        )
-    return found
+    return all(
+        field.annotation in _SCALARS
+        or (get_origin(field.annotation) in (Union, UnionType) and _optional_scalar(get_args(field.annotation)))
+        for field in model.model_fields.values()
+    )
 
 
 def _optional_scalar(members: tuple[Any, ...]) -> bool:
