@@ -177,9 +177,13 @@ def code_copies(app: LoadedApp) -> dict[str, Path]:
 
 def code_paths(app: LoadedApp) -> list[str]:
     """Top-level names to COPY for the user's code (and the local modules it imports), then its Local weight folders."""
+    return module_paths(app) + [f"{path}/" for path in local_weights(app)]
+
+
+def module_paths(app: LoadedApp) -> list[str]:
+    """Top-level names of the user's code and the local modules it imports."""
     code = [f"{app.top_level}/"] if app.source is not None and app.source.is_dir() else [f"{app.top_level}.py"]
-    code += [f"{m.name}/" if m.is_dir() else m.name for m in local_modules(app)]
-    return code + [f"{path}/" for path in local_weights(app)]
+    return code + [f"{m.name}/" if m.is_dir() else m.name for m in local_modules(app)]
 
 
 def code_modules(app: LoadedApp) -> tuple[str, ...]:
@@ -271,6 +275,7 @@ class DockerfileContext:
     apt: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     code: tuple[str, ...]
+    compiled: tuple[str, ...]  # the Python the image compiles to bytecode as it is built: gpuserve's and the model's
     cache_dir: str
     bake: tuple[str, ...]  # the build step for bake=True weights, or ()
 
@@ -289,6 +294,7 @@ class DockerfileContext:
             apt=image.apt,
             env=image.env_vars + env + baked,
             code=tuple(code_paths(app)),
+            compiled=("gpuserve/", *module_paths(app)),
             cache_dir=cache_dir,
             bake=bake,
         )

@@ -6,6 +6,8 @@ so a bearer token cannot reach the logs.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
 import sys
@@ -68,11 +70,14 @@ def configure(stream: Any = None) -> None:
     log.propagate = False
 
 
-def request(*, quiet: bool = False, **fields: Any) -> None:
+def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
     """Log one request's line (event, request_id, model, status, duration_ms, queue_ms, batch_size, ...).
 
     Where gpuserve's own handler is the logger's only one, the line is written to its stream directly: the same
     line, without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
+    defer (on a loop that goes on running): the line is stamped now and written at the loop's next turn, once
+    the answer it logs is on its way (RunPod sends a job's answer after its handler returns, and an unbuffered
+    write before it cost each job about 5%: docs/benchmarks.md).
     """
     level = logging.DEBUG if quiet else logging.INFO
     if not log.isEnabledFor(level):
@@ -82,18 +87,60 @@ def request(*, quiet: bool = False, **fields: Any) -> None:
         formatter = handler.formatter
         if isinstance(formatter, RequestFormatter) and not handler.filters:
             line = formatter.line(_LEVEL_NAMES[level], time.time(), fields, "request") + handler.terminator
-            handler.acquire()
-            try:
-                stream = handler.stream
-                stream.write(line)
-                if hasattr(stream, "flush"):  # as StreamHandler.flush() asks
-                    stream.flush()
+            loop = asyncio._get_running_loop() if defer else None  # public: in asyncio.__all__
+            if loop is not None:
+                _later(loop, handler, line)
                 return
-            except Exception:  # a closed or broken stream: the logging module's own handling below
-                pass
-            finally:
-                handler.release()
+            if _write(handler, line):
+                return
     log.log(level, "request", extra={"fields": {"event": "request", **fields}})
+
+
+def _write(handler: logging.StreamHandler[Any], text: str) -> bool:
+    """Write to the handler's stream under its lock; False where the stream is closed or broken."""
+    handler.acquire()
+    try:
+        stream = handler.stream
+        stream.write(text)
+        if hasattr(stream, "flush"):  # as StreamHandler.flush() asks
+            stream.flush()
+        return True
+    except Exception:
+        return False
+    finally:
+        handler.release()
+
+
+# Deferred lines, per loop: those a turn of the loop logged go out in one write at its next turn.
+_deferred: dict[asyncio.AbstractEventLoop, tuple[logging.StreamHandler[Any], list[str]]] = {}
+
+
+def _later(loop: asyncio.AbstractEventLoop, handler: logging.StreamHandler[Any], line: str) -> None:
+    waiting = _deferred.get(loop)
+    if waiting is not None and waiting[0] is handler:
+        waiting[1].append(line)
+        return
+    if waiting is not None:  # configured anew since: what the old handler holds goes out first
+        _flush(loop)
+    _deferred[loop] = (handler, [line])
+    loop.call_soon(_flush, loop)
+
+
+def _flush(loop: asyncio.AbstractEventLoop) -> None:
+    waiting = _deferred.pop(loop, None)
+    if waiting is None:
+        return
+    handler, lines = waiting
+    if not _write(handler, "".join(lines)):  # the logging module's own handling of a broken stream
+        for line in lines:
+            log.info("request %s", line.rstrip())
+
+
+@atexit.register
+def _flush_all() -> None:
+    """A loop closed before its next turn: its lines still go out, at exit."""
+    for loop in list(_deferred):
+        _flush(loop)
 
 
 _LEVEL_NAMES = {logging.DEBUG: "DEBUG", logging.INFO: "INFO"}

@@ -254,7 +254,7 @@ class RunpodWorker:
             self._log(job, started, status, running[0].batch_size if running else None)
 
     def _log(self, job: dict[str, Any], started: float, status: str, batch_size: int | None) -> None:
-        """The job's request log line, with RunPod's job id as the request id."""
+        """The job's request log line, with RunPod's job id as the request id, written at the loop's next turn."""
         logs.request(
             request_id=str(job.get("id")),
             model=self.host.spec.name,
@@ -262,6 +262,7 @@ class RunpodWorker:
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             queue_ms=None,
             batch_size=batch_size,
+            defer=True,  # after RunPod sends the answer, not before (docs/benchmarks.md)
         )
 
     async def _job_events(self, job: dict[str, Any], started: list[Job]) -> AsyncIterator[Event]:

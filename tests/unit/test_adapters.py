@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ast
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import pytest
 import yaml
 
 from gpuserve.adapters import get_target
+from gpuserve.build import build
 from gpuserve.errors import BuildError
 from gpuserve.loader import LoadedApp, load_app
 from tests.apps import ASYNC, HELLO, LIFECYCLE, STREAM, TEXT
@@ -191,6 +195,20 @@ def test_dockerfile_installs_dependencies_before_copying_code(target: str) -> No
     assert lines[2] == "FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04"  # torch 2.13.0 wheels need CUDA 13
     hello = get_target(target).render(load_app(HELLO.ref)).files["Dockerfile"].splitlines()
     assert hello[2] == "FROM python:3.11-slim-bookworm"
+
+
+@pytest.mark.parametrize("target", ["docker", "runpod"])
+def test_dockerfile_compiles_every_module_it_copies(target: str, tmp_path: Path) -> None:
+    """The image sets PYTHONDONTWRITEBYTECODE: bytecode left out of it is compiled again at each start."""
+    build(load_app(HELLO.ref), target, tmp_path)
+    lines = (tmp_path / "Dockerfile").read_text().splitlines()
+    compile_step = shlex.split(next(line for line in lines if "compileall" in line).removeprefix("RUN "))
+    subprocess.run([sys.executable, *compile_step[1:]], cwd=tmp_path, check=True)
+    command = json.loads(next(line for line in lines if line.startswith("CMD ")).removeprefix("CMD "))
+    modules = [path for path in tmp_path.rglob("*.py") if str(path.relative_to(tmp_path)) not in command]
+    assert any(path.parts[-2:] == ("runtime", "host.py") for path in modules)
+    tag = sys.implementation.cache_tag
+    assert [p for p in modules if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").exists()] == []
 
 
 def test_docker_healthcheck_waits_for_setup() -> None:

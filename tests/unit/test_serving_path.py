@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import gpuserve
 from gpuserve.runtime import ModelHost, logs
 from gpuserve.runtime.jobs import Event, Jobs
 from gpuserve.runtime.limits import BodyRefused, Gate, QueueFull, read_body
+from gpuserve.runtime.runpod_worker import RunpodWorker
 from gpuserve.runtime.server import create_app
 
 
@@ -135,23 +137,94 @@ def test_sync_predicts_reuse_an_idle_predict_thread() -> None:
     assert len(SEEN) == 2 and SEEN[0] is SEEN[1]
 
 
-def test_request_line_written_directly_is_the_formatters_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    stream = io.StringIO()
+class CountedWrites(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.fixture
+def request_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountedWrites]:
+    """gpuserve's own request handler, alone on its logger at INFO (as `gpuserve serve` sets it), on a stream."""
+    stream = CountedWrites()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logs.RequestFormatter(as_json=True))
+    handler.gpuserve_requests = True  # type: ignore[attr-defined]  # as logs.configure() marks its own
     monkeypatch.setattr(logs, "_ours", handler)
     monkeypatch.setattr(logs.log, "handlers", [handler])
     monkeypatch.setattr(logs.log, "disabled", False)
+    monkeypatch.setattr(logs.log, "propagate", True)  # else pytest adds its capture handlers to this logger
     level = logs.log.level
-    logs.log.setLevel(logging.INFO)  # as `gpuserve serve` sets it
+    logs.log.setLevel(logging.INFO)
     try:
-        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, queue_ms=None, batch_size=1)
+        yield stream
     finally:
         logs.log.setLevel(level)
-    line = json.loads(stream.getvalue())
+
+
+def request_ids(stream: io.StringIO) -> list[str]:
+    return [json.loads(line)["request_id"] for line in stream.getvalue().splitlines()]
+
+
+def test_request_line_written_directly_is_the_formatters_line(
+    request_stream: CountedWrites, caplog: pytest.LogCaptureFixture
+) -> None:
+    logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, queue_ms=None, batch_size=1)
+    assert caplog.records == []  # no LogRecord: written directly
+    line = json.loads(request_stream.getvalue())
     fields = {"event": "request", "request_id": "r-1", "model": "m", "status": 200}
     fields |= {"duration_ms": 1.5, "queue_ms": None, "batch_size": 1}
     record = logging.makeLogRecord({"name": "gpuserve.requests", "levelno": logging.INFO, "levelname": "INFO"})
     record.__dict__["fields"] = fields
     expected = json.loads(logs.RequestFormatter(as_json=True).format(record))
     assert {k: v for k, v in line.items() if k != "time"} == {k: v for k, v in expected.items() if k != "time"}
+
+
+def test_deferred_lines_are_written_together_at_the_loops_next_turn(request_stream: CountedWrites) -> None:
+    async def two_requests() -> str:
+        for request_id in ("r-1", "r-2"):
+            logs.request(request_id=request_id, model="m", status=200, duration_ms=1.5, defer=True)
+        written_before_the_next_turn = request_stream.getvalue()
+        await asyncio.sleep(0)
+        return written_before_the_next_turn
+
+    assert asyncio.run(two_requests()) == ""
+    assert request_ids(request_stream) == ["r-1", "r-2"]
+    assert request_stream.writes == 1
+
+
+def test_deferred_line_outside_a_loop_is_written_at_once(request_stream: CountedWrites) -> None:
+    logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
+    assert request_ids(request_stream) == ["r-1"]
+
+
+def test_deferred_line_of_a_loop_stopped_before_its_next_turn_is_written_at_exit(
+    request_stream: CountedWrites,
+) -> None:
+    loop = asyncio.new_event_loop()
+
+    def log_and_stop() -> None:
+        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
+        loop.stop()
+
+    loop.call_soon(log_and_stop)
+    loop.run_forever()
+    loop.close()
+    assert request_stream.getvalue() == ""
+    logs._flush_all()  # what atexit runs
+    assert request_ids(request_stream) == ["r-1"]
+
+
+def test_runpod_jobs_line_is_written_after_its_handler_returns(request_stream: CountedWrites) -> None:
+    handler = RunpodWorker(ready_host(Sleepy)).config(["--rp_serve_api"])["handler"]
+
+    async def job() -> tuple[Any, str]:
+        output = await handler({"id": "job-1", "input": {}})
+        return output, request_stream.getvalue()
+
+    assert asyncio.run(job()) == ("awake", "")
+    assert request_ids(request_stream) == ["job-1"]
