@@ -1,7 +1,8 @@
 """Cold start: from process start to the first good answer, gpuserve against hand-written, and `import gpuserve`.
 
 Each server process is started on one CPU and polled from the other (a POST every 2 ms) until it answers the
-no-op's input correctly; the table keeps the median of the repeats. RunPod runs in the virtualenv the
+no-op's input correctly; the table keeps the median of the repeats. Python's bytecode is compiled first, as an
+install and the images compile it (compile_as_deployed). RunPod runs in the virtualenv the
 integration tests use for it (tests/venvs.py), with its local API (`--rp_serve_api`, POST /runsync).
 
     python bench/coldstart.py [--repeats 7] [--quick] [--json FILE]
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -106,6 +108,16 @@ def first_answer(start: Start, python: str, cwd: Path, timeout: float = 120.0) -
         stop(process)
 
 
+def compile_as_deployed(runpod_python: str, runpod_dir: Path) -> None:
+    """Bytecode where a deployment has it: pip compiles an installed gpuserve, and the images compile gpuserve and
+    the model's code as they are built (their RUN step, as the Dockerfile reads). Without it, a machine that sets
+    PYTHONDONTWRITEBYTECODE (as the images do) compiles them again at every start."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "gpuserve", "bench/apps"], cwd=ROOT, check=True)
+    dockerfile = (runpod_dir / "Dockerfile").read_text().splitlines()
+    step = shlex.split(next(line for line in dockerfile if "compileall" in line).removeprefix("RUN "))
+    subprocess.run([runpod_python, *step[1:]], cwd=runpod_dir, check=True)
+
+
 def import_seconds(repeats: int) -> tuple[float, float]:
     """Median seconds of `python -c "import gpuserve"` and of `python -c pass`, on the server's CPU."""
     server_cpus, _ = cpus()
@@ -130,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp:
         runpod_dir = build("runpod", "Noop", Path(tmp))
         runpod_python = platform_python("runpod", runpod_dir)
+        compile_as_deployed(runpod_python, runpod_dir)
         for repeat in range(repeats):
             for start in STARTS:  # interleaved, so a slow moment of the machine hits every row alike
                 print(f"start {repeat + 1}/{repeats}: {start.name}", file=sys.stderr, flush=True)

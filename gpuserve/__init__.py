@@ -1,14 +1,11 @@
 """gpuserve: one model class, served the same on Modal, RunPod, Replicate, Docker and locally."""
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .decorator import model
 from .errors import BuildError, DeployError, GpuserveError, LoadError, SpecError
-from .files import File, FileLimits
-from .spec import Batch, Image, ItemError, Limits, ModelSpec
-from .weights import URL, HuggingFace, Local, WeightsError, weights_path
 
-if TYPE_CHECKING:  # imported on first use, by __getattr__ below: the client needs httpx
+if TYPE_CHECKING:  # imported on first use, by __getattr__ below (mypy reads them here)
     from .client import (
         AsyncClient,
         AsyncFailover,
@@ -24,6 +21,10 @@ if TYPE_CHECKING:  # imported on first use, by __getattr__ below: the client nee
         PredictError,
         Unavailable,
     )
+    from .decorator import model
+    from .files import File, FileLimits
+    from .spec import Batch, Image, ItemError, Limits, ModelSpec
+    from .weights import URL, HuggingFace, Local, WeightsError, weights_path
 
 __version__ = "0.1.0"
 __all__ = [
@@ -60,17 +61,27 @@ __all__ = [
     "AuthError",
     "__version__",
 ]
-# What __getattr__ imports from gpuserve.client on first use (mypy reads the TYPE_CHECKING import above).
+# Where __getattr__ finds each name on first use. The model's side needs pydantic, the client's httpx: an application
+# that only calls a model (gpuserve.client) loads neither the decorator nor pydantic, and one that defines a model
+# never loads httpx.
 _CLIENT = frozenset(
     {"Client", "AsyncClient", "Failover", "AsyncFailover", "Backoff", "ClientError", "ClientConfigError"}
     | {"ClientInputError", "PredictError", "Unavailable", "FailoverExhausted", "ClientTimeout", "AuthError"}
 )
+_FROM = {
+    "model": "decorator",
+    **dict.fromkeys(("File", "FileLimits"), "files"),
+    **dict.fromkeys(("Batch", "Image", "ItemError", "Limits", "ModelSpec"), "spec"),
+    **dict.fromkeys(("URL", "HuggingFace", "Local", "WeightsError", "weights_path"), "weights"),
+    **dict.fromkeys(_CLIENT, "client"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """gpuserve.Client and its errors, imported on first use: `import gpuserve` does not load httpx."""
-    if name in _CLIENT:
-        from . import client
-
-        return getattr(client, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    """gpuserve.model, the spec's parts and gpuserve.Client, imported on first use (kept after it)."""
+    module = _FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
