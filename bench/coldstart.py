@@ -114,8 +114,9 @@ def compile_as_deployed(runpod_python: str, runpod_dir: Path) -> None:
     PYTHONDONTWRITEBYTECODE (as the images do) compiles them again at every start."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", "gpuserve", "bench/apps"], cwd=ROOT, check=True)
     dockerfile = (runpod_dir / "Dockerfile").read_text().splitlines()
-    step = shlex.split(next(line for line in dockerfile if "compileall" in line).removeprefix("RUN "))
-    subprocess.run([runpod_python, *step[1:]], cwd=runpod_dir, check=True)
+    step = next(line for line in dockerfile if "compileall" in line).removeprefix("RUN ")
+    step = step.replace("python -m compileall", f"{shlex.quote(runpod_python)} -m compileall")
+    subprocess.run(["sh", "-c", step], cwd=runpod_dir, check=True)
 
 
 # What each kind of program imports: a model's module (the decorator, so pydantic), an application that only calls

@@ -85,3 +85,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """What completion offers: the lazy names too, before their first use."""
+    return sorted({*globals(), *__all__})

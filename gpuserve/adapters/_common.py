@@ -275,7 +275,7 @@ class DockerfileContext:
     apt: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     code: tuple[str, ...]
-    compiled: tuple[str, ...]  # the Python the image compiles to bytecode as it is built: gpuserve's and the model's
+    compiled: tuple[str, ...]  # the model's Python, compiled to bytecode as the image is built (gpuserve's is too)
     cache_dir: str
     bake: tuple[str, ...]  # the build step for bake=True weights, or ()
 
@@ -294,7 +294,7 @@ class DockerfileContext:
             apt=image.apt,
             env=image.env_vars + env + baked,
             code=tuple(code_paths(app)),
-            compiled=("gpuserve/", *module_paths(app)),
+            compiled=tuple(module_paths(app)),
             cache_dir=cache_dir,
             bake=bake,
         )

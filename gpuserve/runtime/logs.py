@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -75,8 +76,8 @@ def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
 
     Where gpuserve's own handler is the logger's only one, the line is written to its stream directly: the same
     line, without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
-    defer (on a loop that goes on running): the line is stamped now and written at the loop's next turn, once
-    the answer it logs is on its way (RunPod sends a job's answer after its handler returns, and an unbuffered
+    defer (on a loop that goes on running): the line is stamped now and written at the loop's next turn, after
+    what this turn queued (RunPod sends a job's answer after its handler returns; on its local API an unbuffered
     write before it cost each job about 5%: docs/benchmarks.md).
     """
     level = logging.DEBUG if quiet else logging.INFO
@@ -89,7 +90,7 @@ def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
             line = formatter.line(_LEVEL_NAMES[level], time.time(), fields, "request") + handler.terminator
             loop = asyncio._get_running_loop() if defer else None  # public: in asyncio.__all__
             if loop is not None:
-                _later(loop, handler, line)
+                _later(loop, handler, (level, fields, line))
                 return
             if _write(handler, line):
                 return
@@ -111,35 +112,47 @@ def _write(handler: logging.StreamHandler[Any], text: str) -> bool:
         handler.release()
 
 
-# Deferred lines, per loop: those a turn of the loop logged go out in one write at its next turn.
-_deferred: dict[asyncio.AbstractEventLoop, tuple[logging.StreamHandler[Any], list[str]]] = {}
+# Deferred lines, per loop (a loop's thread adds, its next turn or the exit takes: under the lock).
+_Line = tuple[int, dict[str, Any], str]  # level, fields, the line made of them
+_deferred: dict[asyncio.AbstractEventLoop, tuple[logging.StreamHandler[Any], list[_Line]]] = {}
+_deferred_lock = threading.Lock()
 
 
-def _later(loop: asyncio.AbstractEventLoop, handler: logging.StreamHandler[Any], line: str) -> None:
-    waiting = _deferred.get(loop)
-    if waiting is not None and waiting[0] is handler:
-        waiting[1].append(line)
-        return
-    if waiting is not None:  # configured anew since: what the old handler holds goes out first
-        _flush(loop)
-    _deferred[loop] = (handler, [line])
-    loop.call_soon(_flush, loop)
+def _later(loop: asyncio.AbstractEventLoop, handler: logging.StreamHandler[Any], line: _Line) -> None:
+    """Hold the line for the loop's next turn. A 0 s timer, not call_soon(): a timer due runs after what this turn
+    queued, so an answer that a client library sends from a task of its own (RunPod's aiohttp) goes out first."""
+    with _deferred_lock:
+        waiting = _deferred.get(loop)
+        if waiting is not None and waiting[0] is handler:
+            waiting[1].append(line)
+            return
+        _deferred[loop] = (handler, [line])
+    if waiting is not None:  # configured anew since: what the old handler holds goes out now
+        _write_or_log(*waiting)
+        return  # the flush already scheduled takes the new line
+    loop.call_later(0, _flush, loop)
 
 
 def _flush(loop: asyncio.AbstractEventLoop) -> None:
-    waiting = _deferred.pop(loop, None)
-    if waiting is None:
-        return
-    handler, lines = waiting
-    if not _write(handler, "".join(lines)):  # the logging module's own handling of a broken stream
-        for line in lines:
-            log.info("request %s", line.rstrip())
+    """Write the lines the loop deferred, in one write."""
+    with _deferred_lock:
+        waiting = _deferred.pop(loop, None)
+    if waiting is not None:
+        _write_or_log(*waiting)
+
+
+def _write_or_log(handler: logging.StreamHandler[Any], lines: list[_Line]) -> None:
+    if not _write(handler, "".join(line for _, _, line in lines)):  # a broken stream: logging's own handling
+        for level, fields, _ in lines:
+            log.log(level, "request", extra={"fields": {"event": "request", **fields}})
 
 
 @atexit.register
 def _flush_all() -> None:
     """A loop closed before its next turn: its lines still go out, at exit."""
-    for loop in list(_deferred):
+    with _deferred_lock:
+        loops = list(_deferred)
+    for loop in loops:
         _flush(loop)
 
 

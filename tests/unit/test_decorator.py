@@ -181,7 +181,25 @@ def test_not_a_class() -> None:
 
 
 def test_import_gpuserve_is_cheap() -> None:
-    heavy = ("torch", "fastapi", "jinja2", "uvicorn", "click", "transformers")
+    heavy = ("torch", "fastapi", "jinja2", "uvicorn", "click", "transformers", "pydantic", "httpx")
     code = f"import sys, gpuserve; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_client_alone_loads_no_pydantic_and_the_decorator_no_httpx() -> None:
+    code = (
+        "import sys\nimport gpuserve.client\nprint('pydantic' in sys.modules)\n"
+        "from gpuserve import model\nprint('pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+    code = "import sys\nfrom gpuserve import model, Limits, HuggingFace, File\nprint('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]
+
+
+def test_lazy_names_are_listed_before_their_first_use() -> None:
+    code = "import gpuserve\nprint(all(name in dir(gpuserve) for name in gpuserve.__all__))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True"]

@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -157,7 +159,9 @@ def request_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[CountedWrites]:
     monkeypatch.setattr(logs, "_ours", handler)
     monkeypatch.setattr(logs.log, "handlers", [handler])
     monkeypatch.setattr(logs.log, "disabled", False)
-    monkeypatch.setattr(logs.log, "propagate", True)  # else pytest adds its capture handlers to this logger
+    # A LogRecord made anyway reaches the root logger, where caplog sees it (and with propagate off, pytest would
+    # add its own handlers to this logger, which turns the direct write off).
+    monkeypatch.setattr(logs.log, "propagate", True)
     level = logs.log.level
     logs.log.setLevel(logging.INFO)
     try:
@@ -228,3 +232,23 @@ def test_runpod_jobs_line_is_written_after_its_handler_returns(request_stream: C
 
     assert asyncio.run(job()) == ("awake", "")
     assert request_ids(request_stream) == ["job-1"]
+
+
+def test_deferred_line_of_a_loop_closed_before_its_next_turn_is_written_as_the_process_exits() -> None:
+    code = (
+        "import asyncio, logging\n"
+        "from gpuserve.runtime import logs\n"
+        "logs.configure()\n"
+        "logs.log.setLevel(logging.INFO)\n"
+        "loop = asyncio.new_event_loop()\n"
+        "def log_and_stop():\n"
+        "    logs.request(request_id='r-1', model='m', status=200, defer=True)\n"
+        "    loop.stop()\n"
+        "loop.call_soon(log_and_stop)\n"
+        "loop.run_forever()\n"
+        "loop.close()\n"
+        "print('closed', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout == "closed\n"
+    assert request_ids(io.StringIO(done.stderr)) == ["r-1"]
