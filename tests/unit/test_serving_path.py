@@ -201,6 +201,58 @@ def test_deferred_lines_are_written_together_at_the_loops_next_turn(request_stre
     assert request_stream.writes == 1
 
 
+def test_deferred_line_waits_for_a_send_queued_in_its_turn(request_stream: CountedWrites) -> None:
+    """As RunPod's aiohttp sends an answer: from a task of its own, created after the handler returned."""
+
+    async def answer_then_send() -> None:
+        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
+
+        async def send() -> None:
+            request_stream.write("the answer\n")
+
+        await asyncio.create_task(send())
+        await asyncio.sleep(0)
+
+    asyncio.run(answer_then_send())
+    assert request_stream.getvalue().splitlines()[0] == "the answer"
+
+
+def test_deferred_lines_of_a_handler_replaced_before_the_next_turn_go_to_it_at_once(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = CountedWrites()
+    replacement = logging.StreamHandler(later)
+    replacement.setFormatter(logs.RequestFormatter(as_json=True))
+
+    async def log_across_a_reconfiguration() -> tuple[str, str]:
+        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        monkeypatch.setattr(logs, "_ours", replacement)
+        monkeypatch.setattr(logs.log, "handlers", [replacement])
+        logs.request(request_id="r-2", model="m", status=200, defer=True)
+        return request_stream.getvalue(), later.getvalue()
+
+    first_handlers, second_handlers = asyncio.run(log_across_a_reconfiguration())
+    assert (request_ids(io.StringIO(first_handlers)), second_handlers) == (["r-1"], "")
+    assert request_ids(later) == ["r-2"]
+
+
+def test_deferred_line_on_a_broken_stream_is_logged_with_its_fields(
+    request_stream: CountedWrites, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str) -> int:
+        raise OSError("the pipe is closed")
+
+    monkeypatch.setattr(request_stream, "write", broken)
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # logging's own report of the broken stream
+
+    async def one_request() -> None:
+        logs.request(request_id="r-1", model="m", status=200, defer=True)
+
+    asyncio.run(one_request())
+    fields = [record.__dict__["fields"] for record in caplog.records if record.name == "gpuserve.requests"]
+    assert fields == [{"event": "request", "request_id": "r-1", "model": "m", "status": 200}]
+
+
 def test_deferred_line_outside_a_loop_is_written_at_once(request_stream: CountedWrites) -> None:
     logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
     assert request_ids(request_stream) == ["r-1"]
