@@ -10,8 +10,7 @@ message saying it was interrupted and can be retried, instead of keeping the con
 
 A sync predict runs on the thread coglet starts for the prediction, as a hand-written runner's does (a thread
 of gpuserve's own cost a handoff each way: docs/benchmarks.md). At the grace's end it is interrupted the way
-coglet cancels one, by an exception raised in that thread (PyThreadState_SetAsyncExc): it arrives at the
-predict's next Python line, so a predict blocked in one long C call fails once that call returns.
+coglet cancels one, by an exception raised in that thread (stops.py).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from . import logs
 from .files import discard
 from .host import InvalidInput, ModelHost, PredictFailed
 from .jobs import grace_seconds
+from .stops import DrainStop, RunningPredicts
 
 log = logging.getLogger("gpuserve")
 POLL_SECONDS = 0.5
@@ -43,11 +43,6 @@ HANDOVER_SECONDS = 600.0
 
 class Interrupted(RuntimeError):
     """The container is stopping and this prediction could not finish within the grace period."""
-
-
-class _DrainStop(BaseException):
-    """Raised in a sync predict's thread at the grace's end; a BaseException, as coglet's own cancel is, so the
-    model's `except Exception` does not swallow it."""
 
 
 class CogDrain:
@@ -60,8 +55,7 @@ class CogDrain:
         self.deadline: float | None = None
         self.running: dict[asyncio.Task[Any], asyncio.AbstractEventLoop] = {}  # async predicts, cancelled at it
         self.interrupted: set[asyncio.Task[Any]] = set()
-        self.threads: set[int] = set()  # threads running a sync predict, stopped at it (under `lock`)
-        self.lock = threading.Lock()
+        self.threads = RunningPredicts()  # sync predicts, stopped at it
 
     def start(self) -> None:
         if self.port is not None:
@@ -92,14 +86,10 @@ class CogDrain:
 
     def interrupt(self) -> None:
         """The grace ran out: stop every predict still running (one that starts later sees it in check())."""
-        import ctypes
-
         for task, loop in list(self.running.items()):
             self.interrupted.add(task)
             loop.call_soon_threadsafe(task.cancel)
-        with self.lock:  # a thread leaves `threads` under the lock: none is stopped once out of the bridge
-            for ident in self.threads:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_DrainStop))
+        self.threads.stop()
 
     def check(self) -> None:
         """Raise Interrupted once the grace after the drain has run out."""
@@ -189,29 +179,29 @@ class CogBridge:
         signature = self.host.signature
         if signature.is_async and not signature.streaming:
             return self._on_a_loop(inputs)
-        try:
-            return self._here(inputs)
-        except _DrainStop:  # wherever in _here() it landed
-            raise self.drain.interruption() from None
+        return self._here(inputs)
 
     def _here(self, inputs: dict[str, Any]) -> Any:
-        """A sync predict on this thread, which the drain stops at the grace's end."""
+        """A sync predict on this thread, which the drain stops at the grace's end. One that has returned keeps its
+        output, though the drain's stop lands as it leaves."""
         started = time.perf_counter()
-        status = "failed"
-        ident = threading.get_ident()
-        try:  # joined inside the try: the finally leaves, whatever lands in between (coglet's own cancel)
-            with self.drain.lock:
-                self.drain.threads.add(ident)
-            self.drain.check()  # after joining `threads`: the drain stops it, or this sees the deadline
-            output = self.host.predict(self._valid(inputs))
-            status = "succeeded"
-            return output
+        done: list[Any] = []
+        try:
+            try:  # joined inside the try: the finally leaves, whatever lands in between (coglet's own cancel)
+                self.drain.threads.join()
+                self.drain.check()  # after joining `threads`: the drain stops it, or this sees the deadline
+                done.append(self.host.predict(self._valid(inputs)))
+            finally:
+                self.drain.threads.leave()
+        except DrainStop:
+            self.drain.threads.leave()
+            if not done:
+                raise self.drain.interruption() from None
         except PredictFailed as exc:
             raise _original(exc) from None
         finally:
-            with self.drain.lock:
-                self.drain.threads.discard(ident)
-            self._log(started, status)
+            self._log(started, "succeeded" if done else "failed")
+        return done[0]
 
     def _on_a_loop(self, inputs: dict[str, Any]) -> Any:
         """An async predict from sync run(), on an idle event loop kept between predictions: coglet runs each

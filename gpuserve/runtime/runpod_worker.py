@@ -4,6 +4,11 @@ RunPod's worker loop owns SIGTERM/SIGINT (it stops taking jobs, lets those in fl
 gpuserve wraps that handler, never replaces it, to start its drain first (jobs past `grace` end as a
 retryable error). The model's shutdown() runs once start() returns. A job RunPod stops (stop_job) keeps
 its place until its predict really returns.
+
+A sync predict that runs alone (concurrency 1, no batch, no stream) runs on RunPod's loop, as a minimal handler
+runs it: a handoff to a thread and back cost a quarter of a no-op job (docs/benchmarks.md). A stop RunPod sends
+meanwhile is seen only once the predict returns; the drain stops the predict as on cog (stops.py), and a watchdog
+thread replaces the worker when a predict outlives its timeout by the grace.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from . import logs
 from .host import InvalidInput, ModelHost, PredictFailed
 from .jobs import Event, Job, grace_seconds
+from .stops import DrainStop, RunningPredicts
 
 log = logging.getLogger("gpuserve")
 
@@ -39,6 +45,8 @@ def _local_test_mode(argv: list[str]) -> bool:
 class RunpodWorker:
     """Handlers in the forms runpod.serverless.start takes, cancel-safe, with gpuserve's drain around RunPod's."""
 
+    watch_seconds = 1.0  # how often the watchdog looks at a sync predict on RunPod's loop
+
     def __init__(self, host: ModelHost) -> None:
         self.host = host
         self.grace = grace_seconds(host)
@@ -54,6 +62,13 @@ class RunpodWorker:
         self._direct = not signature.streaming and host.batcher is None
         self._async = signature.is_async
         self._bare = host.bare_async  # no apredict() frame: each costs a job more than it does in a profile
+        self._on_loop = self._direct and not self._async and host.spec.slots == 1  # a sync predict on RunPod's loop
+        self._on_loop_predicts = RunningPredicts()
+        self._deadline: float | None = None  # the drain's end, for a predict on RunPod's loop to check
+        self._watchdog: threading.Thread | None = None
+        self._closed = threading.Event()  # ends the watchdog
+        self._drain_lock = threading.RLock()  # begin_drain() once, from the signal handler or the watchdog
+        self._runpod_stopping = False  # RunPod's own handler has run: it takes no more jobs
         logs.configure()
 
     @classmethod
@@ -66,6 +81,7 @@ class RunpodWorker:
 
     def shutdown(self) -> None:
         """Run the model's shutdown() once (an interrupted predict may still run: its thread ends with us)."""
+        self._closed.set()
         self.host.shutdown()
 
     def config(self, argv: list[str] | None = None) -> dict[str, Any]:
@@ -98,18 +114,25 @@ class RunpodWorker:
         def handle_shutdown(scaler: Any, signum: int, frame: Any) -> None:
             worker.begin_drain(f"signal {signum}")
             original(scaler, signum, frame)
+            worker._runpod_stopping = True
 
         handle_shutdown.gpuserve_drain = True  # type: ignore[attr-defined]
         rp_scale.JobScaler.handle_shutdown = handle_shutdown
 
     def begin_drain(self, reason: str) -> None:
         """Stop taking work; jobs get `grace` seconds, then answer as interrupted. Any thread may call it."""
-        if self._draining:
-            return
-        self._draining = True
+        with self._drain_lock:
+            if self._draining:
+                return
+            self._draining = True
         log.info("gpuserve: draining (%s), grace %g s", reason, self.grace)
+        self._deadline = time.monotonic() + self.grace
         self.host.drain()
         threading.Thread(target=self.host.preempted, name="gpuserve-on-preempt", daemon=True).start()
+        if self._on_loop:  # RunPod's loop is busy while such a predict runs: its timer could not stop it
+            stop = threading.Timer(self.grace, self._on_loop_predicts.stop)
+            stop.daemon = True
+            stop.start()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.call_later, self.grace, self._interrupt)
 
@@ -130,7 +153,7 @@ class RunpodWorker:
 
     # jobs -----------------------------------------------------------------------------------------------------
     async def handle(self, job: dict[str, Any]) -> Any:
-        """One job in, its output (or RunPod's {"error": ...}) out. Sync predicts run off the event loop."""
+        """One job in, its output (or RunPod's {"error": ...}) out."""
         if self._direct:
             return await self._answer(job)
         chunks: list[Any] = []
@@ -148,7 +171,8 @@ class RunpodWorker:
 
         The drain's end cancels the job's task (answered Interrupted); a job RunPod stops (CancelledError) keeps
         its place until its predict really returns, as _settle() holds a Job, and _watch_cancelled() marks the
-        worker stuck when an async predict swallows the cancel for longer than the grace.
+        worker stuck when an async predict swallows the cancel for longer than the grace. A sync predict that
+        runs alone runs right here (_predict_here), one beside others on a predict thread.
         """
         started = time.perf_counter()
         task = asyncio.current_task()
@@ -177,9 +201,18 @@ class RunpodWorker:
                     output = self.host.encode(result)
                 elif self._async:
                     output = await self.host.apredict(value)
+                elif self._on_loop:
+                    output = self._predict_here(value)
                 else:  # validated already, so host.predict goes straight to the model's predict, on a predict thread
                     future = self.host.spawn(self.host.predict, value)
                     output = await asyncio.wrap_future(future)
+            except DrainStop:  # wherever in _predict_here() it landed
+                self._on_loop_predicts.leave()
+                if self.host.state == "failed" and not self._runpod_stopping:
+                    # the watchdog's signal: RunPod's handler ran in the predict, and this may have cut it short
+                    os.kill(os.getpid(), signal.SIGTERM)
+                status = "failed"
+                return self._interruption()
             except asyncio.CancelledError:
                 if task in self._stopped and task.uncancel() == 0:  # ours alone: answer it; anyone else's goes up
                     status = "failed"
@@ -205,6 +238,49 @@ class RunpodWorker:
         finally:
             self._stopped.discard(task)
             self._log(job, started, status, batch_size)
+
+    def _predict_here(self, value: Any) -> Any:
+        """The sync predict, here on RunPod's loop; the drain raises DrainStop in it at the grace's end.
+
+        The predict sees no running loop, as on a predict thread everywhere else, so asyncio.run() works in it."""
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch_on_loop, name="gpuserve-watchdog", daemon=True)
+            self._watchdog.start()
+        running = asyncio._get_running_loop()  # public: in asyncio.__all__
+        done: list[Any] = []
+        try:
+            try:  # joined inside the try: the finally leaves, whatever lands in between
+                self._on_loop_predicts.join()
+                asyncio._set_running_loop(None)
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    raise DrainStop  # after joining: the drain stops it, or this sees its end
+                done.append(self.host.predict(value))
+            finally:
+                asyncio._set_running_loop(running)
+                self._on_loop_predicts.leave()
+        except DrainStop:
+            if not done:
+                raise
+            self._on_loop_predicts.leave()  # it landed as the predict left: the output stands
+        return done[0]
+
+    def _watch_on_loop(self) -> None:
+        """Once a second: a predict on RunPod's loop still running `grace` seconds past its timeout is stuck, and
+        RunPod's stop cannot reach it there. The worker is marked failed and drained, as _settle_thread() does
+        for a predict on a thread; if the drain's DrainStop cannot land either (a call into C that never
+        returns), the process exits a grace later, so RunPod replaces it."""
+        stuck_after = self.host.spec.timeout + self.grace
+        while not self._closed.wait(self.watch_seconds):
+            running = self._on_loop_predicts.longest()
+            if running is None or running < stuck_after:
+                continue
+            if self.host.state != "failed":
+                self.host.mark_stuck(f"a predict is still running {self.grace:g} s after its timeout")
+                self.begin_drain("stuck predict")  # now, though RunPod's handler waits for the predict's next line
+                os.kill(os.getpid(), signal.SIGTERM)  # RunPod's own drain: it stops taking jobs
+            elif running >= stuck_after + 2 * self.grace:
+                log.error("gpuserve: the predict did not stop at the drain's end; exiting so RunPod replaces us")
+                os._exit(1)
 
     def _watch_cancelled(self) -> None:
         """Once a second while async jobs run in RunPod's tasks: a predict still running `grace` seconds after its

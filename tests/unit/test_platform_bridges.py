@@ -17,6 +17,7 @@ from gpuserve.runtime import ModelHost
 from gpuserve.runtime.cog_runner import CogBridge, Interrupted
 from gpuserve.runtime.inputs import Invalid, validate_strict
 from gpuserve.runtime.runpod_worker import RunpodWorker
+from gpuserve.runtime.stops import RunningPredicts
 
 
 @gpuserve.model(name="waits", grace=5)
@@ -31,11 +32,12 @@ class Waits:
         return tag
 
 
-@gpuserve.model(name="waits-sync", grace=5)
-class WaitsSync:
+class _Sleeps:
     ended: list[str] = []
+    threads: list[int] = []
 
     def predict(self, seconds: float = 0.0, tag: str = "x") -> str:
+        self.threads.append(threading.get_ident())
         try:
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:  # Python lines, where an interruption can land
@@ -43,6 +45,16 @@ class WaitsSync:
         finally:
             self.ended.append(tag)
         return tag
+
+
+@gpuserve.model(name="waits-sync", grace=5)
+class WaitsSync(_Sleeps):
+    """A sync predict that runs alone: on RunPod's loop."""
+
+
+@gpuserve.model(name="waits-sync-beside", grace=5, concurrency=2)
+class WaitsSyncBeside(_Sleeps):
+    """A sync predict that runs beside others: on a predict thread."""
 
 
 def runpod(cls: type) -> RunpodWorker:
@@ -65,7 +77,7 @@ def test_runpod_invalid_input_is_an_error_naming_the_field() -> None:
     assert answer["error"].startswith("invalid input: input.seconds:")
 
 
-@pytest.mark.parametrize("cls", [Waits, WaitsSync], ids=["async", "sync"])
+@pytest.mark.parametrize("cls", [Waits, WaitsSyncBeside], ids=["async", "sync-beside-others"])
 def test_runpod_job_past_the_grace_answers_interrupted_retry_it(cls: Any) -> None:
     worker = runpod(cls)
 
@@ -94,9 +106,9 @@ def test_runpod_stopped_async_job_is_cancelled_and_its_predict_has_ended() -> No
     asyncio.run(main())
 
 
-def test_runpod_stopped_sync_job_holds_until_its_predict_returns() -> None:
-    WaitsSync.ended.clear()
-    worker = runpod(WaitsSync)
+def test_runpod_stopped_sync_job_beside_others_holds_until_its_predict_returns() -> None:
+    _Sleeps.ended.clear()
+    worker = runpod(WaitsSyncBeside)
 
     async def main() -> float:
         job = asyncio.ensure_future(worker.handle({"id": "long", "input": {"seconds": 0.6, "tag": "long"}}))
@@ -105,10 +117,127 @@ def test_runpod_stopped_sync_job_holds_until_its_predict_returns() -> None:
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
-        assert WaitsSync.ended == ["long"]
+        assert _Sleeps.ended == ["long"]
         return time.monotonic() - stopped
 
     assert asyncio.run(main()) >= 0.3
+
+
+@pytest.mark.parametrize(("cls", "on_the_loop"), [(WaitsSync, True), (WaitsSyncBeside, False)], ids=["alone", "beside"])
+def test_runpod_sync_predict_runs_on_the_loops_thread_only_when_alone(cls: Any, on_the_loop: bool) -> None:
+    _Sleeps.threads.clear()
+    assert asyncio.run(runpod(cls).handle({"id": "a", "input": {"tag": "a"}})) == "a"
+    assert (_Sleeps.threads == [threading.get_ident()]) is on_the_loop
+
+
+@gpuserve.model(name="runs-a-loop")
+class RunsALoop:
+    def predict(self, text: str = "x") -> str:
+        return asyncio.run(asyncio.sleep(0, text))  # works on a predict thread, so it must on RunPod's loop too
+
+
+def test_runpod_sync_predict_on_the_loop_can_run_its_own_event_loop() -> None:
+    worker = runpod(RunsALoop)
+
+    async def main() -> tuple[Any, Any]:
+        first = await worker.handle({"id": "a", "input": {"text": "a"}})
+        await asyncio.sleep(0)  # RunPod's loop still runs, and is this thread's running loop again
+        return first, asyncio.get_running_loop() is asyncio.get_event_loop()
+
+    assert asyncio.run(main()) == ("a", True)
+
+
+def test_runpod_sync_predict_on_the_loop_is_stopped_at_the_drains_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUSERVE_GRACE_SECONDS", "0.3")
+    _Sleeps.ended.clear()
+    worker = runpod(WaitsSync)
+    threading.Timer(0.1, worker.begin_drain, ("a test",)).start()  # RunPod's SIGTERM, while the loop is busy
+    started = time.monotonic()
+    answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 5, "tag": "long"}}))
+    assert answer["error"].startswith("Interrupted: the worker is shutting down") and "retry it" in answer["error"]
+    assert time.monotonic() - started < 2 and _Sleeps.ended == ["long"]  # predict itself stopped, its finally ran
+    worker.shutdown()
+
+
+def stopped_as_it_leaves(monkeypatch: pytest.MonkeyPatch, predicts: RunningPredicts) -> list[bool]:
+    """The drain's stop raised in the predict's thread as it leaves, after predict returned (once)."""
+    leave = predicts.leave
+    stops: list[bool] = []
+
+    def leave_stopped() -> None:
+        if not stops:
+            stops.append(True)
+            predicts.stop()  # lands at this thread's next check: right here, before it has left
+        leave()
+
+    monkeypatch.setattr(predicts, "leave", leave_stopped)
+    return stops
+
+
+def test_runpod_sync_predict_on_the_loop_keeps_its_output_when_the_drains_stop_lands_as_it_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = runpod(WaitsSync)
+    stops = stopped_as_it_leaves(monkeypatch, worker._on_loop_predicts)
+    assert asyncio.run(worker.handle({"id": "a", "input": {"tag": "a"}})) == "a"
+    assert stops == [True] and worker._on_loop_predicts.longest() is None
+
+
+def test_runpod_sync_job_after_the_drains_end_is_interrupted_without_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUSERVE_GRACE_SECONDS", "0.05")
+    _Sleeps.threads.clear()
+    worker = runpod(WaitsSync)
+    worker.begin_drain("a test")
+    time.sleep(0.1)
+    answer = asyncio.run(worker.handle({"id": "late", "input": {"tag": "late"}}))
+    assert answer["error"].startswith("Interrupted: the worker is shutting down") and _Sleeps.threads == []
+    worker.shutdown()
+
+
+@gpuserve.model(name="overdue", timeout=1, grace=5)
+class Overdue:
+    def predict(self, seconds: float = 0.0, in_c: bool = False) -> str:
+        if in_c:
+            time.sleep(seconds)  # one call into C: no exception lands until it returns
+            return "done"
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "done"
+
+
+def overdue(monkeypatch: pytest.MonkeyPatch) -> tuple[RunpodWorker, list[int], list[int]]:
+    """A worker whose watchdog looks every 50 ms, with a grace of 0.2 s; the signals it sends and exits it makes."""
+    monkeypatch.setenv("GPUSERVE_GRACE_SECONDS", "0.2")
+    monkeypatch.setattr(RunpodWorker, "watch_seconds", 0.05)
+    signals: list[int] = []
+    exits: list[int] = []
+    monkeypatch.setattr("gpuserve.runtime.runpod_worker.os.kill", lambda pid, sig: signals.append(sig))
+    monkeypatch.setattr("gpuserve.runtime.runpod_worker.os._exit", exits.append)
+    return runpod(Overdue), signals, exits
+
+
+def test_runpod_sync_predict_on_the_loop_past_timeout_and_grace_is_marked_stuck_drained_and_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, signals, exits = overdue(monkeypatch)
+    started = time.monotonic()
+    answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 4}}))
+    assert answer["error"].startswith("Interrupted: the worker is shutting down"), answer
+    assert time.monotonic() - started < 2.5  # stuck at 1.2 s (timeout 1 + grace 0.2), stopped a grace later
+    assert worker.host.state == "failed" and exits == []
+    assert signals == [signal.SIGTERM, signal.SIGTERM]  # again once out of the predict, where RunPod's handler ran
+    worker.shutdown()
+
+
+def test_runpod_sync_predict_on_the_loop_blocked_in_c_past_the_drain_exits_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker, signals, exits = overdue(monkeypatch)
+    answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 2.5, "in_c": True}}))
+    assert exits[:1] == [1] and signals[:1] == [signal.SIGTERM]  # at 1.6 s: stuck at 1.2, stopped at 1.4 in vain
+    assert answer["error"].startswith("Interrupted: the worker is shutting down"), answer  # once the call returned
+    worker.shutdown()
 
 
 def cog(cls: type) -> CogBridge:
@@ -150,6 +279,15 @@ def test_cog_prediction_past_the_grace_fails_as_interrupted(cls: Any) -> None:
     assert isinstance(failed, Interrupted) and str(failed).endswith("retry it"), failed
     assert time.monotonic() - started < 3 and cls.ended == ["long"]  # predict itself stopped, its finally ran
     assert isinstance(in_a_thread(bridge, {"tag": "late"}), Interrupted)  # one arriving after the deadline
+
+
+def test_cog_sync_prediction_keeps_its_output_when_the_drains_stop_lands_as_it_leaves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bridge = cog(WaitsSync)
+    stops = stopped_as_it_leaves(monkeypatch, bridge.drain.threads)
+    assert in_a_thread(bridge, {"tag": "a"}) == "a"
+    assert stops == [True] and bridge.drain.threads.longest() is None
 
 
 def test_validation_of_json_values_still_refuses_a_lone_surrogate_naming_the_input() -> None:
