@@ -25,8 +25,8 @@ from tests.venvs import python_of, requirement_lines, venv_for
 SINGLE = f"{ROOT}/tests/models/single.py:Single"
 
 
-def runpod_worker(tmp_path: Path) -> tuple[Path, str]:
-    directory = build(SINGLE, "runpod", tmp_path / "runpod").directory
+def runpod_worker(tmp_path: Path, app: str = SINGLE) -> tuple[Path, str]:
+    directory = build(app, "runpod", tmp_path / "runpod").directory
     return directory, python_of(venv_for(requirement_lines(directory / "requirements.txt")))
 
 
@@ -52,6 +52,27 @@ def test_runpod_stopped_job_keeps_its_place_until_predict_returns(tmp_path: Path
     assert order == ["start:long", "end:long", "start:next", "end:next"], "the next job ran beside the stopped one"
     # its predict held RunPod's loop, so the stop came once it had returned: its output posted, or the post cut short
     assert queue.done.get("long") in (None, {"output": "long"})
+
+
+def test_runpod_stopped_job_on_a_predict_thread_keeps_its_place_and_posts_nothing(tmp_path: Path) -> None:
+    directory, python = runpod_worker(tmp_path, f"{ROOT}/tests/models/single.py:Pair")
+    log = tmp_path / "log"
+    with JobQueue() as queue:
+        queue.add("long", {"seconds": 3, "tag": "long"})
+        queue.add("other", {"seconds": 3, "tag": "other"})
+        env = queue.env() | {"LIFECYCLE_LOG": str(log), "PATH": "/usr/bin:/bin"}
+        with started([python, "handler.py"], directory, env) as proc:
+            running = {"start:long", "start:other"}
+            wait_until(lambda: running <= set(events(log)), 60, "both predicts running", proc)
+            queue.stop("long")
+            queue.add("next", {"seconds": 0, "tag": "next"})
+            queue.wait_done(["next", "other"], 60)
+            code = stop(proc, signal.SIGTERM, timeout=30)
+        assert code == 0, output_of(proc)
+    order = [e for e in events(log) if e.startswith(("start:", "end:"))]
+    first_end = min(order.index("end:long"), order.index("end:other"))
+    assert order.index("start:next") > first_end, f"the next job took the stopped one's place: {order}"
+    assert "long" not in queue.done and queue.done["other"] == {"output": "other"}  # RunPod stopped it
 
 
 def test_runpod_job_past_the_grace_ends_as_a_retryable_error(tmp_path: Path) -> None:

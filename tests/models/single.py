@@ -1,4 +1,4 @@
-"""One predict at a time, recording when each starts and ends: for RunPod's stop and drain tests."""
+"""One predict at a time (and two, in Pair), recording when each starts and ends: for RunPod's stop and drain tests."""
 
 from __future__ import annotations
 
@@ -38,3 +38,8 @@ class Single:
 
     def shutdown(self) -> None:
         _record("shutdown")
+
+
+@gpuserve.model(name="pair", concurrency=2, timeout=60, grace=30)
+class Pair(Single):
+    """Two predicts at once: on RunPod, each sync predict runs on a predict thread."""
