@@ -199,6 +199,9 @@ class CogBridge:
                 raise self.drain.interruption() from None
         except PredictFailed as exc:
             raise _original(exc) from None
+        except BaseException:  # coglet's own cancel, which may land as the thread leaves
+            self.drain.threads.leave()
+            raise
         finally:
             self._log(started, "succeeded" if done else "failed")
         return done[0]

@@ -208,9 +208,6 @@ class RunpodWorker:
                     output = await asyncio.wrap_future(future)
             except DrainStop:  # wherever in _predict_here() it landed
                 self._on_loop_predicts.leave()
-                if self.host.state == "failed" and not self._runpod_stopping:
-                    # the watchdog's signal: RunPod's handler ran in the predict, and this may have cut it short
-                    os.kill(os.getpid(), signal.SIGTERM)
                 status = "failed"
                 return self._interruption()
             except asyncio.CancelledError:
@@ -242,7 +239,8 @@ class RunpodWorker:
     def _predict_here(self, value: Any) -> Any:
         """The sync predict, here on RunPod's loop; the drain raises DrainStop in it at the grace's end.
 
-        The predict sees no running loop, as on a predict thread everywhere else, so asyncio.run() works in it."""
+        The predict sees no event loop, running or current, as on a predict thread everywhere else: asyncio.run(),
+        or a loop of its own made when get_event_loop() finds none, works in it."""
         if self._watchdog is None:
             self._watchdog = threading.Thread(target=self._watch_on_loop, name="gpuserve-watchdog", daemon=True)
             self._watchdog.start()
@@ -252,11 +250,13 @@ class RunpodWorker:
             try:  # joined inside the try: the finally leaves, whatever lands in between
                 self._on_loop_predicts.join()
                 asyncio._set_running_loop(None)
+                asyncio.set_event_loop(None)
                 if self._deadline is not None and time.monotonic() >= self._deadline:
                     raise DrainStop  # after joining: the drain stops it, or this sees its end
                 done.append(self.host.predict(value))
             finally:
                 asyncio._set_running_loop(running)
+                asyncio.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
                 self._on_loop_predicts.leave()
         except DrainStop:
             if not done:
@@ -278,9 +278,17 @@ class RunpodWorker:
                 self.host.mark_stuck(f"a predict is still running {self.grace:g} s after its timeout")
                 self.begin_drain("stuck predict")  # now, though RunPod's handler waits for the predict's next line
                 os.kill(os.getpid(), signal.SIGTERM)  # RunPod's own drain: it stops taking jobs
+                if self._loop is not None:  # the handler runs in the predict: DrainStop may cut it short
+                    self._loop.call_soon_threadsafe(self._stop_runpod)
             elif running >= stuck_after + 2 * self.grace:
                 log.error("gpuserve: the predict did not stop at the drain's end; exiting so RunPod replaces us")
                 os._exit(1)
+
+    def _stop_runpod(self) -> None:
+        """On the loop, once the stuck predict has returned however it ended: signal again unless RunPod's own
+        handler has run, so that RunPod stops taking jobs."""
+        if not self._runpod_stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def _watch_cancelled(self) -> None:
         """Once a second while async jobs run in RunPod's tasks: a predict still running `grace` seconds after its

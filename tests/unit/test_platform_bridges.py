@@ -132,19 +132,30 @@ def test_runpod_sync_predict_runs_on_the_loops_thread_only_when_alone(cls: Any, 
 
 @gpuserve.model(name="runs-a-loop")
 class RunsALoop:
-    def predict(self, text: str = "x") -> str:
-        return asyncio.run(asyncio.sleep(0, text))  # works on a predict thread, so it must on RunPod's loop too
+    def predict(self, text: str = "x", nested_run: bool = False) -> str:
+        """What works on a predict thread must on RunPod's loop too: asyncio.run(), and a library's own loop."""
+        if nested_run:
+            return asyncio.run(asyncio.sleep(0, text))
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # no current loop in this thread: make one
+            loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(asyncio.sleep(0, text))
+        finally:
+            loop.close()
 
 
-def test_runpod_sync_predict_on_the_loop_can_run_its_own_event_loop() -> None:
+def test_runpod_sync_predict_on_the_loop_can_run_an_event_loop_of_its_own() -> None:
     worker = runpod(RunsALoop)
+    jobs = [{"text": "own"}, {"text": "nested", "nested_run": True}, {"text": "own again"}]
 
-    async def main() -> tuple[Any, Any]:
-        first = await worker.handle({"id": "a", "input": {"text": "a"}})
-        await asyncio.sleep(0)  # RunPod's loop still runs, and is this thread's running loop again
-        return first, asyncio.get_running_loop() is asyncio.get_event_loop()
+    async def main() -> tuple[list[Any], bool]:
+        answers = [await worker.handle({"id": str(n), "input": job}) for n, job in enumerate(jobs)]
+        await asyncio.sleep(0)  # RunPod's loop still runs, and is this thread's loop again
+        return answers, asyncio.get_running_loop() is asyncio.get_event_loop_policy().get_event_loop()
 
-    assert asyncio.run(main()) == ("a", True)
+    assert asyncio.run(main()) == (["own", "nested", "own again"], True)
 
 
 def test_runpod_sync_predict_on_the_loop_is_stopped_at_the_drains_grace(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,22 +233,27 @@ def test_runpod_sync_predict_on_the_loop_past_timeout_and_grace_is_marked_stuck_
 ) -> None:
     worker, signals, exits = overdue(monkeypatch)
     started = time.monotonic()
-    answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 4}}))
+    try:
+        answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 4}}))
+        state = worker.host.state
+    finally:
+        worker.shutdown()
     assert answer["error"].startswith("Interrupted: the worker is shutting down"), answer
     assert time.monotonic() - started < 2.5  # stuck at 1.2 s (timeout 1 + grace 0.2), stopped a grace later
-    assert worker.host.state == "failed" and exits == []
+    assert state == "failed" and exits == []
     assert signals == [signal.SIGTERM, signal.SIGTERM]  # again once out of the predict, where RunPod's handler ran
-    worker.shutdown()
 
 
 def test_runpod_sync_predict_on_the_loop_blocked_in_c_past_the_drain_exits_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     worker, signals, exits = overdue(monkeypatch)
-    answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 2.5, "in_c": True}}))
+    try:
+        answer = asyncio.run(worker.handle({"id": "long", "input": {"seconds": 2.5, "in_c": True}}))
+    finally:
+        worker.shutdown()
     assert exits[:1] == [1] and signals[:1] == [signal.SIGTERM]  # at 1.6 s: stuck at 1.2, stopped at 1.4 in vain
     assert answer["error"].startswith("Interrupted: the worker is shutting down"), answer  # once the call returned
-    worker.shutdown()
 
 
 def cog(cls: type) -> CogBridge:
