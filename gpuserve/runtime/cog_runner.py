@@ -182,29 +182,19 @@ class CogBridge:
         return self._here(inputs)
 
     def _here(self, inputs: dict[str, Any]) -> Any:
-        """A sync predict on this thread, which the drain stops at the grace's end. One that has returned keeps its
-        output, though the drain's stop lands as it leaves."""
+        """A sync predict on this thread, which the drain stops at the grace's end."""
         started = time.perf_counter()
-        done: list[Any] = []
+        status = "failed"
         try:
-            try:  # joined inside the try: the finally leaves, whatever lands in between (coglet's own cancel)
-                self.drain.threads.join()
-                self.drain.check()  # after joining `threads`: the drain stops it, or this sees the deadline
-                done.append(self.host.predict(self._valid(inputs)))
-            finally:
-                self.drain.threads.leave()
+            output = self.drain.threads.run(lambda: self.host.predict(self._valid(inputs)), self.drain.check)
+            status = "succeeded"
+            return output
         except DrainStop:
-            self.drain.threads.leave()
-            if not done:
-                raise self.drain.interruption() from None
+            raise self.drain.interruption() from None
         except PredictFailed as exc:
             raise _original(exc) from None
-        except BaseException:  # coglet's own cancel, which may land as the thread leaves
-            self.drain.threads.leave()
-            raise
         finally:
-            self._log(started, "succeeded" if done else "failed")
-        return done[0]
+            self._log(started, status)
 
     def _on_a_loop(self, inputs: dict[str, Any]) -> Any:
         """An async predict from sync run(), on an idle event loop kept between predictions: coglet runs each

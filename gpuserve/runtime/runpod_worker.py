@@ -206,8 +206,7 @@ class RunpodWorker:
                 else:  # validated already, so host.predict goes straight to the model's predict, on a predict thread
                     future = self.host.spawn(self.host.predict, value)
                     output = await asyncio.wrap_future(future)
-            except DrainStop:  # wherever in _predict_here() it landed
-                self._on_loop_predicts.leave()
+            except DrainStop:
                 status = "failed"
                 return self._interruption()
             except asyncio.CancelledError:
@@ -244,25 +243,21 @@ class RunpodWorker:
         if self._watchdog is None:
             self._watchdog = threading.Thread(target=self._watch_on_loop, name="gpuserve-watchdog", daemon=True)
             self._watchdog.start()
+        return self._on_loop_predicts.run(lambda: self._without_loop(value), self._check_deadline)
+
+    def _without_loop(self, value: Any) -> Any:
         running = asyncio._get_running_loop()  # public: in asyncio.__all__
-        done: list[Any] = []
-        try:
-            try:  # joined inside the try: the finally leaves, whatever lands in between
-                self._on_loop_predicts.join()
-                asyncio._set_running_loop(None)
-                asyncio.set_event_loop(None)
-                if self._deadline is not None and time.monotonic() >= self._deadline:
-                    raise DrainStop  # after joining: the drain stops it, or this sees its end
-                done.append(self.host.predict(value))
-            finally:
-                asyncio._set_running_loop(running)
-                asyncio.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
-                self._on_loop_predicts.leave()
-        except DrainStop:
-            if not done:
-                raise
-            self._on_loop_predicts.leave()  # it landed as the predict left: the output stands
-        return done[0]
+        try:  # unset inside the try: the finally sets it back, whatever lands in between
+            asyncio._set_running_loop(None)
+            asyncio.set_event_loop(None)
+            return self.host.predict(value)
+        finally:
+            asyncio._set_running_loop(running)
+            asyncio.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
+
+    def _check_deadline(self) -> None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise DrainStop  # once joined: the drain stops it, or this sees its end
 
     def _watch_on_loop(self) -> None:
         """Once a second: a predict on RunPod's loop still running `grace` seconds past its timeout is stuck, and
