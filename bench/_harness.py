@@ -383,6 +383,15 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def middle_half(values: Sequence[float]) -> str:
+    """The rounds' paired ratios from the first quartile to the third: how far one round's ratio moves on this
+    machine, against which the median's distance from 1.00x can be read."""
+    if len(values) < 2:
+        return f"{values[0]:.2f}x" if values else "-"
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return f"{low:.2f}x-{high:.2f}x"
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["--load"]:  # the Python load generator's own process
     _url, _connections, _seconds, _warmup = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
     with contextlib.suppress(ImportError):

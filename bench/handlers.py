@@ -34,6 +34,7 @@ from _harness import (
     measured,
     median,
     median_load,
+    middle_half,
     server,
     table,
     versions,
@@ -184,9 +185,9 @@ CASES = (
 )
 
 
-def base_ratio(base: Sequence[Load], mine: Sequence[Load]) -> float:
-    """Time per 2xx job against the hand-written one of the same round, the median over the rounds."""
-    return median([theirs.good_rps / ours.good_rps for theirs, ours in zip(base, mine, strict=True)])
+def time_ratios(base: Sequence[Load], mine: Sequence[Load]) -> list[float]:
+    """Time per 2xx job against the hand-written one of the same round, round by round."""
+    return [theirs.good_rps / ours.good_rps for theirs, ours in zip(base, mine, strict=True)]
 
 
 def cpu_ratio(base: Sequence[float], mine: Sequence[float]) -> float:
@@ -241,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for case in cases:
         got = results[case.name]
         base = next(c.name for c in cases if c.platform == case.platform and c.baseline)
-        ratio = f"{base_ratio(runs[base], runs[case.name]):.2f}x"
+        ratios = time_ratios(runs[base], runs[case.name])
         rows.append(
             [
                 case.name,
@@ -250,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cpu_us[case.name],
                 f"{cpu_ratio(cpu[base], cpu[case.name]):.2f}x",
             ]
-            + [got.p50_ms, got.errors, ratio]
+            + [got.p50_ms, got.errors, f"{median(ratios):.2f}x", "-" if case.baseline else middle_half(ratios)]
         )
     server_cpus, load_cpus = cpus()
     print(f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s)")
@@ -258,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
     print("# output buffering: " + ("Python's default (--buffered)" if args.buffered else "none, as deployed (-u)"))
     headers = ["handler", "jobs/s (2xx)", "µs per job", "server CPU µs per job", "CPU vs hand-written"]
-    headers += ["p50 ms", "non-2xx", "time vs hand-written"]
+    headers += ["p50 ms", "non-2xx", "time vs hand-written", "middle half of rounds"]
     print(table(headers, rows))
     if args.json:
         out = [{"case": name, **asdict(load), "cpu_us_per_job": cpu_us[name]} for name, load in results.items()]

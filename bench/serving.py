@@ -28,6 +28,7 @@ from _harness import (
     load_generator,
     median,
     median_load,
+    middle_half,
     server,
     table,
     versions,
@@ -112,13 +113,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         for contender in chosen:
             got = results[(contender.name, n)]
             base_runs = runs.get((baselines.get(contender.kind, ""), n))
-            if base_runs:  # paired: each round against the baseline of the same round, then the median
-                paired = [
+            paired = (
+                [  # each round against the baseline of the same round, then the median
                     mine.rps / theirs.rps for mine, theirs in zip(runs[(contender.name, n)], base_runs, strict=True)
                 ]
+                if base_runs
+                else []
+            )
+            if paired:
                 ratios[(contender.name, n)] = median(paired)
-            ratio = f"{ratios[(contender.name, n)]:.2f}x" if base_runs else "-"
-            rows.append([contender.name, n, got.rps, got.p50_ms, got.p99_ms, got.errors, ratio])
+            ratio = f"{ratios[(contender.name, n)]:.2f}x" if paired else "-"
+            rows.append(
+                [
+                    contender.name,
+                    n,
+                    got.rps,
+                    got.p50_ms,
+                    got.p99_ms,
+                    got.errors,
+                    ratio,
+                    "-" if contender.baseline else middle_half(paired),
+                ]
+            )
     server_cpus, load_cpus = cpus()
     print(f"# Serving overhead: no-op model, {seconds:g} s per run; req/s and latencies: the median round of {rounds};")
     print(
@@ -126,7 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"# {versions('gpuserve', 'fastapi', 'uvicorn', 'uvloop', 'httptools', 'litserve', 'pydantic')}")
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
-    print(table(["server", "connections", "req/s", "p50 ms", "p99 ms", "errors", "vs FastAPI"], rows))
+    headers = ["server", "connections", "req/s", "p50 ms", "p99 ms", "errors", "vs FastAPI", "middle half of rounds"]
+    print(table(headers, rows))
     if args.json:
         rows_out = [
             {

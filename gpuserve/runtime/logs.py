@@ -30,8 +30,7 @@ class RequestFormatter(logging.Formatter):
     def __init__(self, as_json: bool) -> None:
         super().__init__()
         self.as_json = as_json
-        self._second = -1
-        self._stamp = ""
+        self._stamped = (-1, "")  # a second and its text, replaced whole: lines are made on more than one thread
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "fields", None) or {"message": record.getMessage()}
@@ -42,9 +41,11 @@ class RequestFormatter(logging.Formatter):
         the event apart so that the fields are not copied into a new dict)."""
         if self.as_json:
             second = int(created)
-            if second != self._second:  # one strftime a second, not one a request
-                self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            head = '{"time":"' + self._stamp + _MILLIS[int((created - second) * 1000)] + '","level":"' + level.lower()
+            stamped, stamp = self._stamped
+            if second != stamped:  # one strftime a second, not one a request
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+                self._stamped = (second, stamp)
+            head = '{"time":"' + stamp + _MILLIS[int((created - second) * 1000)] + '","level":"' + level.lower()
             head += '",' if event is None else '","event":"' + event + '",'  # event: one of ours, nothing to escape
             return head + pydantic_core.to_json(fields, fallback=str).decode()[1:]  # json.dumps' compact form
         if event is not None:
@@ -76,9 +77,10 @@ def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
 
     Where gpuserve's own handler is the logger's only one, the line is written to its stream directly: the same
     line, without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
-    defer (on a loop that goes on running): the line is stamped now and written at the loop's next turn, after
-    what this turn queued (RunPod sends a job's answer after its handler returns; on its local API an unbuffered
-    write before it cost each job about 5%: docs/benchmarks.md).
+    defer (on a loop that goes on running): the line is stamped now, then made and written at the loop's next
+    turn, after what this turn queued (RunPod sends a job's answer after its handler returns; on its local API an
+    unbuffered write before it cost each job about 5%: docs/benchmarks.md). Making the line waits too (about
+    6 µs on a loop): so the fields' values must not be changed after the call.
     """
     level = logging.DEBUG if quiet else logging.INFO
     if not log.isEnabledFor(level):
@@ -87,12 +89,13 @@ def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
     if handler is not None and level >= handler.level and log.handlers == [handler] and not log.filters:
         formatter = handler.formatter
         if isinstance(formatter, RequestFormatter) and not handler.filters:
-            line = formatter.line(_LEVEL_NAMES[level], time.time(), fields, "request") + handler.terminator
             loop = asyncio._get_running_loop() if defer else None  # public: in asyncio.__all__
             if loop is not None:
-                _later(loop, handler, (level, fields, line))
+                _later(loop, handler, (level, time.time(), fields))
                 return
-            if _write(handler, line):
+            if _write(
+                handler, formatter.line(_LEVEL_NAMES[level], time.time(), fields, "request") + handler.terminator
+            ):
                 return
     log.log(level, "request", extra={"fields": {"event": "request", **fields}})
 
@@ -113,7 +116,7 @@ def _write(handler: logging.StreamHandler[Any], text: str) -> bool:
 
 
 # Deferred lines, per loop (a loop's thread adds, its next turn or the exit takes: under the lock).
-_Line = tuple[int, dict[str, Any], str]  # level, fields, the line made of them
+_Line = tuple[int, float, dict[str, Any]]  # level, time.time() when it was logged, fields
 _deferred: dict[asyncio.AbstractEventLoop, tuple[logging.StreamHandler[Any], list[_Line]]] = {}
 _deferred_lock = threading.Lock()
 
@@ -142,9 +145,25 @@ def _flush(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _write_or_log(handler: logging.StreamHandler[Any], lines: list[_Line]) -> None:
-    if not _write(handler, "".join(line for _, _, line in lines)):  # a broken stream: logging's own handling
-        for level, fields, _ in lines:
-            log.log(level, "request", extra={"fields": {"event": "request", **fields}})
+    """The lines made by the handler's formatter, in one write; logging's own handling, each record with the time
+    it was logged, for a line that cannot be made, all of them where the stream is broken or the formatter was
+    replaced since."""
+    formatter = handler.formatter
+    if isinstance(formatter, RequestFormatter):
+        made: list[str] = []
+        unmade: list[_Line] = []
+        for level, created, fields in lines:
+            try:
+                made.append(formatter.line(_LEVEL_NAMES[level], created, fields, "request") + handler.terminator)
+            except Exception:  # a value pydantic cannot write (a lone surrogate): logging reports it
+                unmade.append((level, created, fields))
+        if not made or _write(handler, "".join(made)):
+            lines = unmade
+    for level, created, fields in lines:
+        extra = {"fields": {"event": "request", **fields}}
+        record = log.makeRecord(log.name, level, __file__, 0, "request", (), None, extra=extra)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        log.handle(record)
 
 
 @atexit.register

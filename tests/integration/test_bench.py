@@ -38,7 +38,7 @@ def test_serving_measures_every_server_at_every_connection_count(tmp_path: Path)
     servers = {"raw ASGI (ceiling)", "FastAPI", "gpuserve", "LitServe", "FastAPI sync", "gpuserve sync"}
     assert {(r["server"], r["connections"]) for r in results} == {(s, n) for s in servers for n in (1, 16, 64)}
     assert all(r["rps"] > 0 and r["errors"] == 0 for r in results), results
-    assert "vs FastAPI" in table
+    assert "vs FastAPI" in table and "middle half of rounds" in table
 
 
 def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) -> None:
@@ -46,7 +46,17 @@ def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) ->
     assert isinstance(results, list)
     assert {r["case"].split()[0] for r in results} == {"RunPod", "cog"} and len(results) == 6
     assert all(r["good_rps"] > 0 for r in results), results
-    assert "time vs hand-written" in table
+    assert "time vs hand-written" in table and "middle half of rounds" in table
+
+
+def test_middle_half_of_the_rounds_ratios_is_their_first_to_third_quartile() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _harness import middle_half
+    finally:
+        sys.path.remove(str(BENCH))
+    assert middle_half([1.3, 0.9, 1.0, 1.1, 0.8]) == "0.90x-1.10x"
+    assert (middle_half([1.04]), middle_half([])) == ("1.04x", "-")
 
 
 def test_coldstart_times_every_start_and_the_imports(tmp_path: Path) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from typing import Any
@@ -254,6 +257,51 @@ def test_runpod_sync_predict_on_the_loop_blocked_in_c_past_the_drain_exits_the_p
         worker.shutdown()
     assert exits[:1] == [1] and signals[:1] == [signal.SIGTERM]  # at 1.6 s: stuck at 1.2, stopped at 1.4 in vain
     assert answer["error"].startswith("Interrupted: the worker is shutting down"), answer  # once the call returned
+
+
+# RunPod's JobScaler, as much of it as the wrapper of its signal handler needs (runpod is not installed here).
+FAKE_RUNPOD = """
+import sys, types
+rp_scale = types.ModuleType("runpod.serverless.modules.rp_scale")
+class JobScaler:
+    def handle_shutdown(self, signum, frame):
+        self.stopped_by = signum
+rp_scale.JobScaler = JobScaler
+for name in ("runpod", "runpod.serverless", "runpod.serverless.modules"):
+    sys.modules[name] = types.ModuleType(name)
+sys.modules["runpod.serverless.modules"].rp_scale = rp_scale
+sys.modules["runpod.serverless.modules.rp_scale"] = rp_scale
+"""
+
+
+def test_runpod_signal_landing_while_the_model_holds_threadings_own_locks_drains_and_reaches_runpod() -> None:
+    """Python runs a signal's handler in the main thread at its next line, which may be inside threading's own code
+    in a sync predict on RunPod's loop: Thread.start() holds the first lock, join() and is_alive() the second. The
+    drain starts threads there: daemon ones, which take neither in a way that waits on this thread."""
+    code = FAKE_RUNPOD + textwrap.dedent(
+        """
+        import threading
+        import gpuserve
+        from gpuserve.runtime import ModelHost
+        from gpuserve.runtime.runpod_worker import RunpodWorker
+
+        @gpuserve.model(name="echo")
+        class Echo:
+            def predict(self, text: str) -> str:
+                return text
+
+        worker = RunpodWorker(ModelHost(Echo))
+        worker.setup()
+        worker.config(["handler.py", "--rp_serve_api"])
+        scaler = JobScaler()
+        with threading._active_limbo_lock, getattr(threading, "_shutdown_locks_lock", threading.Lock()):  # to 3.12
+            JobScaler.handle_shutdown(scaler, 15, None)
+        print(worker.host.state, scaler.stopped_by, flush=True)
+        worker.shutdown()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)  # or it hangs
+    assert done.stdout.splitlines() == ["draining 15"], done.stderr
 
 
 def cog(cls: type) -> CogBridge:

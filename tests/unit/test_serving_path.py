@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import logging
 import subprocess
@@ -199,6 +200,52 @@ def test_deferred_lines_are_written_together_at_the_loops_next_turn(request_stre
     assert asyncio.run(two_requests()) == ""
     assert request_ids(request_stream) == ["r-1", "r-2"]
     assert request_stream.writes == 1
+
+
+def test_deferred_line_carries_the_time_it_was_logged_not_the_time_it_was_written(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = itertools.chain([1000.25], itertools.repeat(2000.5))  # when logged, then any later reading
+
+    async def logged_then_written() -> None:
+        monkeypatch.setattr(time, "time", lambda: next(clock))
+        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        await asyncio.sleep(0)
+
+    asyncio.run(logged_then_written())
+    assert json.loads(request_stream.getvalue())["time"] == "1970-01-01T00:16:40.250Z"
+
+
+def test_deferred_line_the_formatter_cannot_make_is_logged_as_a_record_with_the_time_it_was_logged_the_rest_written(
+    request_stream: CountedWrites, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = itertools.chain([1000.25], itertools.repeat(2000.5))
+
+    async def logged_then_written() -> None:
+        monkeypatch.setattr(time, "time", lambda: next(clock))
+        logs.request(request_id="r-\ud800", model="m", status=200, defer=True)  # pydantic writes no lone surrogate
+        logs.request(request_id="r-2", model="m", status=200, defer=True)
+        await asyncio.sleep(0)
+
+    asyncio.run(logged_then_written())
+    records = [record for record in caplog.records if record.name == "gpuserve.requests"]
+    assert [(record.__dict__["fields"]["request_id"], record.created) for record in records] == [("r-\ud800", 1000.25)]
+    assert request_ids(request_stream) == ["r-2"]
+
+
+def test_deferred_line_of_a_formatter_replaced_before_the_next_turn_is_logged_as_a_record(
+    request_stream: CountedWrites, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def logged_then_reformatted() -> None:
+        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        assert logs._ours is not None
+        logs._ours.setFormatter(logging.Formatter("plain %(message)s"))
+        await asyncio.sleep(0)
+
+    asyncio.run(logged_then_reformatted())
+    fields = [record.__dict__["fields"] for record in caplog.records if record.name == "gpuserve.requests"]
+    assert fields == [{"event": "request", "request_id": "r-1", "model": "m", "status": 200}]
+    assert request_stream.getvalue() == "plain request\n"
 
 
 def test_deferred_line_waits_for_a_send_queued_in_its_turn(request_stream: CountedWrites) -> None:
