@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -390,6 +391,24 @@ def middle_half(values: Sequence[float]) -> str:
         return f"{values[0]:.2f}x" if values else "-"
     low, _, high = statistics.quantiles(values, n=4, method="inclusive")
     return f"{low:.2f}x-{high:.2f}x"
+
+
+INTERVAL = "95% interval of the median"  # the column median_interval() fills
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> str:
+    """The median's distribution-free confidence interval (the sign test's): the j-th smallest and j-th largest of
+    the rounds' ratios, j the largest with P(Binomial(n, 1/2) < j) <= (1 - confidence) / 2, so that the machine's
+    median ratio lies between them with at least that confidence. Unlike the middle half, it narrows as rounds are
+    added: it says whether a median's distance from 1.00x, or from a goal, is more than this machine's noise.
+    Fewer than 6 rounds cannot give 95%: "-"."""
+    ordered = sorted(values)
+    rounds = len(ordered)
+    below, tail = 0, 0.0
+    while below < rounds and tail + math.comb(rounds, below) / 2**rounds <= (1 - confidence) / 2:
+        tail += math.comb(rounds, below) / 2**rounds
+        below += 1
+    return f"{ordered[below - 1]:.2f}x-{ordered[rounds - below]:.2f}x" if below else "-"
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--load"]:  # the Python load generator's own process

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from _harness import (
+    INTERVAL,
     ROOT,
     Load,
     cpus,
@@ -33,6 +34,7 @@ from _harness import (
     load_generator,
     measured,
     median,
+    median_interval,
     median_load,
     middle_half,
     server,
@@ -251,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cpu_us[case.name],
                 f"{cpu_ratio(cpu[base], cpu[case.name]):.2f}x",
             ]
-            + [got.p50_ms, got.errors, f"{median(ratios):.2f}x", "-" if case.baseline else middle_half(ratios)]
+            + [got.p50_ms, got.errors, f"{median(ratios):.2f}x"]
+            + (["-", "-"] if case.baseline else [middle_half(ratios), median_interval(ratios)])
         )
     server_cpus, load_cpus = cpus()
     print(f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s)")
@@ -259,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
     print("# output buffering: " + ("Python's default (--buffered)" if args.buffered else "none, as deployed (-u)"))
     headers = ["handler", "jobs/s (2xx)", "µs per job", "server CPU µs per job", "CPU vs hand-written"]
-    headers += ["p50 ms", "non-2xx", "time vs hand-written", "middle half of rounds"]
+    headers += ["p50 ms", "non-2xx", "time vs hand-written", "middle half of rounds", INTERVAL]
     print(table(headers, rows))
     if args.json:
         out = [{"case": name, **asdict(load), "cpu_us_per_job": cpu_us[name]} for name, load in results.items()]

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from _harness import (
+    INTERVAL,
     ROOT,
     SETTLE_SECONDS,
     Load,
@@ -27,6 +28,7 @@ from _harness import (
     load,
     load_generator,
     median,
+    median_interval,
     median_load,
     middle_half,
     server,
@@ -132,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     got.p99_ms,
                     got.errors,
                     ratio,
-                    "-" if contender.baseline else middle_half(paired),
                 ]
+                + (["-", "-"] if contender.baseline else [middle_half(paired), median_interval(paired)])
             )
     server_cpus, load_cpus = cpus()
     print(f"# Serving overhead: no-op model, {seconds:g} s per run; req/s and latencies: the median round of {rounds};")
@@ -142,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"# {versions('gpuserve', 'fastapi', 'uvicorn', 'uvloop', 'httptools', 'litserve', 'pydantic')}")
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
-    headers = ["server", "connections", "req/s", "p50 ms", "p99 ms", "errors", "vs FastAPI", "middle half of rounds"]
+    headers = ["server", "connections", "req/s", "p50 ms", "p99 ms", "errors", "vs FastAPI"]
+    headers += ["middle half of rounds", INTERVAL]
     print(table(headers, rows))
     if args.json:
         rows_out = [

@@ -72,15 +72,15 @@ def configure(stream: Any = None) -> None:
     log.propagate = False
 
 
-def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
+def request(*, quiet: bool = False, loop: asyncio.AbstractEventLoop | None = None, **fields: Any) -> None:
     """Log one request's line (event, request_id, model, status, duration_ms, queue_ms, batch_size, ...).
 
     Where gpuserve's own handler is the logger's only one, the line is written to its stream directly: the same
     line, without a LogRecord and the logger's dispatch, which cost more than the rest of a no-op request's logging.
-    defer (on a loop that goes on running): the line is stamped now, then made and written at the loop's next
-    turn, after what this turn queued (RunPod sends a job's answer after its handler returns; on its local API an
-    unbuffered write before it cost each job about 5%: docs/benchmarks.md). Making the line waits too (about
-    6 µs on a loop): so the fields' values must not be changed after the call.
+    loop (the loop running this call, which goes on running): the line is stamped now, then made and written with
+    the others of up to FLUSH_SECONDS later, in one write, off the request's path (RunPod sends a job's answer after
+    its handler returns; a write and a timer per job cost it about 15 µs of a no-op job's 40 in-process:
+    docs/benchmarks.md). Making the line waits too: so the fields' values must not be changed after the call.
     """
     level = logging.DEBUG if quiet else logging.INFO
     if not log.isEnabledFor(level):
@@ -89,7 +89,6 @@ def request(*, quiet: bool = False, defer: bool = False, **fields: Any) -> None:
     if handler is not None and level >= handler.level and log.handlers == [handler] and not log.filters:
         formatter = handler.formatter
         if isinstance(formatter, RequestFormatter) and not handler.filters:
-            loop = asyncio._get_running_loop() if defer else None  # public: in asyncio.__all__
             if loop is not None:
                 _later(loop, handler, (level, time.time(), fields))
                 return
@@ -115,25 +114,29 @@ def _write(handler: logging.StreamHandler[Any], text: str) -> bool:
         handler.release()
 
 
-# Deferred lines, per loop (a loop's thread adds, its next turn or the exit takes: under the lock).
+# Deferred lines, per loop (a loop's thread adds, its flush or the exit takes: under the lock).
 _Line = tuple[int, float, dict[str, Any]]  # level, time.time() when it was logged, fields
 _deferred: dict[asyncio.AbstractEventLoop, tuple[logging.StreamHandler[Any], list[_Line]]] = {}
 _deferred_lock = threading.Lock()
+FLUSH_SECONDS = 0.05  # how long a deferred line waits at most: 75 no-op jobs a write on RunPod's local API
+FLUSH_LINES = 128  # or until this many wait: the loop then makes them at its next turn, a short pause
 
 
 def _later(loop: asyncio.AbstractEventLoop, handler: logging.StreamHandler[Any], line: _Line) -> None:
-    """Hold the line for the loop's next turn. A 0 s timer, not call_soon(): a timer due runs after what this turn
-    queued, so an answer that a client library sends from a task of its own (RunPod's aiohttp) goes out first."""
+    """Hold the line for the loop's next flush, a timer: it runs after what this turn queued, so an answer that a
+    client library sends from a task of its own (RunPod's aiohttp) goes out first."""
     with _deferred_lock:
         waiting = _deferred.get(loop)
         if waiting is not None and waiting[0] is handler:
             waiting[1].append(line)
+            if len(waiting[1]) == FLUSH_LINES:
+                loop.call_later(0, _flush, loop)  # the pending timer then finds the next lines, or none
             return
         _deferred[loop] = (handler, [line])
     if waiting is not None:  # configured anew since: what the old handler holds goes out now
         _write_or_log(*waiting)
         return  # the flush already scheduled takes the new line
-    loop.call_later(0, _flush, loop)
+    loop.call_later(FLUSH_SECONDS, _flush, loop)
 
 
 def _flush(loop: asyncio.AbstractEventLoop) -> None:
@@ -167,8 +170,9 @@ def _write_or_log(handler: logging.StreamHandler[Any], lines: list[_Line]) -> No
 
 
 @atexit.register
-def _flush_all() -> None:
-    """A loop closed before its next turn: its lines still go out, at exit."""
+def flush_all() -> None:
+    """Write every deferred line now: a worker's loop has ended (at its shutdown, and at exit), or the process
+    is about to end without running atexit (os._exit)."""
     with _deferred_lock:
         loops = list(_deferred)
     for loop in loops:

@@ -82,6 +82,7 @@ class RunpodWorker:
     def shutdown(self) -> None:
         """Run the model's shutdown() once (an interrupted predict may still run: its thread ends with us)."""
         self._closed.set()
+        logs.flush_all()  # RunPod's loop has ended: the last jobs' lines, before the model's shutdown takes time
         self.host.shutdown()
 
     def config(self, argv: list[str] | None = None) -> dict[str, Any]:
@@ -177,7 +178,7 @@ class RunpodWorker:
         started = time.perf_counter()
         task = asyncio.current_task()
         assert task is not None
-        self._loop = task.get_loop()
+        loop = self._loop = task.get_loop()
         status, batch_size, future = "cancelled", None, None
         try:
             try:
@@ -191,7 +192,7 @@ class RunpodWorker:
             batch_size = 1
             self._inline.add(task)
             if self._watching is None and self._async:
-                self._watching = self._loop.call_later(1.0, self._watch_cancelled)
+                self._watching = loop.call_later(1.0, self._watch_cancelled)
             try:
                 if self._bare:  # cancelled in place: it has returned when the cancel reaches us
                     try:
@@ -233,7 +234,7 @@ class RunpodWorker:
             return output
         finally:
             self._stopped.discard(task)
-            self._log(job, started, status, batch_size)
+            self._log(job, started, status, batch_size, loop)
 
     def _predict_here(self, value: Any) -> Any:
         """The sync predict, here on RunPod's loop; the drain raises DrainStop in it at the grace's end.
@@ -277,6 +278,7 @@ class RunpodWorker:
                     self._loop.call_soon_threadsafe(self._stop_runpod)
             elif running >= stuck_after + 2 * self.grace:
                 log.error("gpuserve: the predict did not stop at the drain's end; exiting so RunPod replaces us")
+                logs.flush_all()  # os._exit runs no atexit
                 os._exit(1)
 
     def _stop_runpod(self) -> None:
@@ -320,6 +322,7 @@ class RunpodWorker:
     async def _events(self, job: dict[str, Any]) -> AsyncIterator[Event]:
         """The job's events, and one log line per job with RunPod's job id as the request id."""
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
         status = "cancelled"
         running: list[Job] = []  # the job's predict, once it runs: it knows its batch's size
         try:
@@ -330,10 +333,13 @@ class RunpodWorker:
             if status == "cancelled":
                 status = "completed"
         finally:
-            self._log(job, started, status, running[0].batch_size if running else None)
+            self._log(job, started, status, running[0].batch_size if running else None, loop)
 
-    def _log(self, job: dict[str, Any], started: float, status: str, batch_size: int | None) -> None:
-        """The job's request log line, with RunPod's job id as the request id, written at the loop's next turn."""
+    def _log(
+        self, job: dict[str, Any], started: float, status: str, batch_size: int | None, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """The job's request log line, with RunPod's job id as the request id, written with others after RunPod
+        sends the answer (`loop`: the one running the job)."""
         logs.request(
             request_id=str(job.get("id")),
             model=self.host.spec.name,
@@ -341,7 +347,7 @@ class RunpodWorker:
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             queue_ms=None,
             batch_size=batch_size,
-            defer=True,  # after RunPod sends the answer, not before (docs/benchmarks.md)
+            loop=loop,  # after RunPod sends the answer, not before (docs/benchmarks.md)
         )
 
     async def _job_events(self, job: dict[str, Any], started: list[Job]) -> AsyncIterator[Event]:

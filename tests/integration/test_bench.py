@@ -38,7 +38,7 @@ def test_serving_measures_every_server_at_every_connection_count(tmp_path: Path)
     servers = {"raw ASGI (ceiling)", "FastAPI", "gpuserve", "LitServe", "FastAPI sync", "gpuserve sync"}
     assert {(r["server"], r["connections"]) for r in results} == {(s, n) for s in servers for n in (1, 16, 64)}
     assert all(r["rps"] > 0 and r["errors"] == 0 for r in results), results
-    assert "vs FastAPI" in table and "middle half of rounds" in table
+    assert "vs FastAPI" in table and "middle half of rounds" in table and "95% interval of the median" in table
 
 
 def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) -> None:
@@ -47,6 +47,7 @@ def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) ->
     assert {r["case"].split()[0] for r in results} == {"RunPod", "cog"} and len(results) == 6
     assert all(r["good_rps"] > 0 for r in results), results
     assert "time vs hand-written" in table and "middle half of rounds" in table
+    assert "95% interval of the median" in table
 
 
 def test_middle_half_of_the_rounds_ratios_is_their_first_to_third_quartile() -> None:
@@ -57,6 +58,18 @@ def test_middle_half_of_the_rounds_ratios_is_their_first_to_third_quartile() -> 
         sys.path.remove(str(BENCH))
     assert middle_half([1.3, 0.9, 1.0, 1.1, 0.8]) == "0.90x-1.10x"
     assert (middle_half([1.04]), middle_half([])) == ("1.04x", "-")
+
+
+def test_median_interval_is_the_sign_tests_order_statistics_and_needs_six_rounds() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _harness import median_interval
+    finally:
+        sys.path.remove(str(BENCH))
+    # 31 rounds: the 10th smallest and the 10th largest (P(Binomial(31, 1/2) < 10) = 0.015, < 11: 0.035)
+    assert median_interval([round(1 + i / 100, 2) for i in reversed(range(31))]) == "1.09x-1.21x"
+    assert median_interval([1.3, 0.9, 1.0, 1.1, 0.8, 1.2]) == "0.80x-1.30x"  # 6 rounds: 1 - 2/64 >= 0.95
+    assert median_interval([1.3, 0.9, 1.0, 1.1, 0.8]) == "-"  # 5 rounds: 1 - 2/32 < 0.95
 
 
 def test_coldstart_times_every_start_and_the_imports(tmp_path: Path) -> None:

@@ -189,16 +189,47 @@ def test_request_line_written_directly_is_the_formatters_line(
     assert {k: v for k, v in line.items() if k != "time"} == {k: v for k, v in expected.items() if k != "time"}
 
 
-def test_deferred_lines_are_written_together_at_the_loops_next_turn(request_stream: CountedWrites) -> None:
-    async def two_requests() -> str:
-        for request_id in ("r-1", "r-2"):
-            logs.request(request_id=request_id, model="m", status=200, duration_ms=1.5, defer=True)
-        written_before_the_next_turn = request_stream.getvalue()
-        await asyncio.sleep(0)
-        return written_before_the_next_turn
+async def next_flush() -> None:
+    """Past the deferred lines' flush: its timer is due before this sleep's."""
+    await asyncio.sleep(logs.FLUSH_SECONDS * 2)
 
-    assert asyncio.run(two_requests()) == ""
+
+def deferred(request_id: str) -> None:
+    """A request line deferred on the running loop, as RunPod's worker logs its jobs'."""
+    logs.request(request_id=request_id, model="m", status=200, loop=asyncio.get_running_loop())
+
+
+def test_deferred_lines_of_turns_apart_are_written_together_once_flush_seconds_pass(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "FLUSH_SECONDS", 0.5)  # far past the turns between them, on a busy machine too
+
+    async def two_requests_turns_apart() -> str:
+        deferred("r-1")
+        await asyncio.sleep(0.01)
+        deferred("r-2")
+        written_before_the_flush = request_stream.getvalue()
+        await next_flush()
+        return written_before_the_flush
+
+    assert asyncio.run(two_requests_turns_apart()) == ""
     assert request_ids(request_stream) == ["r-1", "r-2"]
+    assert request_stream.writes == 1
+
+
+def test_deferred_lines_reaching_flush_lines_are_written_at_the_next_turn(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "FLUSH_LINES", 3)
+    monkeypatch.setattr(logs, "FLUSH_SECONDS", 60.0)  # so that only the count can bring them out
+
+    async def requests() -> str:
+        for request_id in ("r-1", "r-2", "r-3"):
+            deferred(request_id)
+        await asyncio.sleep(0.01)  # a timer, as the flush's: due after it
+        return request_stream.getvalue()
+
+    assert request_ids(io.StringIO(asyncio.run(requests()))) == ["r-1", "r-2", "r-3"]
     assert request_stream.writes == 1
 
 
@@ -209,8 +240,8 @@ def test_deferred_line_carries_the_time_it_was_logged_not_the_time_it_was_writte
 
     async def logged_then_written() -> None:
         monkeypatch.setattr(time, "time", lambda: next(clock))
-        logs.request(request_id="r-1", model="m", status=200, defer=True)
-        await asyncio.sleep(0)
+        deferred("r-1")
+        await next_flush()
 
     asyncio.run(logged_then_written())
     assert json.loads(request_stream.getvalue())["time"] == "1970-01-01T00:16:40.250Z"
@@ -223,9 +254,9 @@ def test_deferred_line_the_formatter_cannot_make_is_logged_as_a_record_with_the_
 
     async def logged_then_written() -> None:
         monkeypatch.setattr(time, "time", lambda: next(clock))
-        logs.request(request_id="r-\ud800", model="m", status=200, defer=True)  # pydantic writes no lone surrogate
-        logs.request(request_id="r-2", model="m", status=200, defer=True)
-        await asyncio.sleep(0)
+        deferred("r-\ud800")  # pydantic writes no lone surrogate
+        deferred("r-2")
+        await next_flush()
 
     asyncio.run(logged_then_written())
     records = [record for record in caplog.records if record.name == "gpuserve.requests"]
@@ -233,14 +264,14 @@ def test_deferred_line_the_formatter_cannot_make_is_logged_as_a_record_with_the_
     assert request_ids(request_stream) == ["r-2"]
 
 
-def test_deferred_line_of_a_formatter_replaced_before_the_next_turn_is_logged_as_a_record(
+def test_deferred_line_of_a_formatter_replaced_before_the_flush_is_logged_as_a_record(
     request_stream: CountedWrites, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def logged_then_reformatted() -> None:
-        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        deferred("r-1")
         assert logs._ours is not None
         logs._ours.setFormatter(logging.Formatter("plain %(message)s"))
-        await asyncio.sleep(0)
+        await next_flush()
 
     asyncio.run(logged_then_reformatted())
     fields = [record.__dict__["fields"] for record in caplog.records if record.name == "gpuserve.requests"]
@@ -252,19 +283,19 @@ def test_deferred_line_waits_for_a_send_queued_in_its_turn(request_stream: Count
     """As RunPod's aiohttp sends an answer: from a task of its own, created after the handler returned."""
 
     async def answer_then_send() -> None:
-        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
+        deferred("r-1")
 
         async def send() -> None:
             request_stream.write("the answer\n")
 
         await asyncio.create_task(send())
-        await asyncio.sleep(0)
+        await next_flush()
 
     asyncio.run(answer_then_send())
     assert request_stream.getvalue().splitlines()[0] == "the answer"
 
 
-def test_deferred_lines_of_a_handler_replaced_before_the_next_turn_go_to_it_at_once(
+def test_deferred_lines_of_a_handler_replaced_before_the_flush_go_to_it_at_once(
     request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     later = CountedWrites()
@@ -272,11 +303,13 @@ def test_deferred_lines_of_a_handler_replaced_before_the_next_turn_go_to_it_at_o
     replacement.setFormatter(logs.RequestFormatter(as_json=True))
 
     async def log_across_a_reconfiguration() -> tuple[str, str]:
-        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        deferred("r-1")
         monkeypatch.setattr(logs, "_ours", replacement)
         monkeypatch.setattr(logs.log, "handlers", [replacement])
-        logs.request(request_id="r-2", model="m", status=200, defer=True)
-        return request_stream.getvalue(), later.getvalue()
+        deferred("r-2")
+        written = request_stream.getvalue(), later.getvalue()
+        await next_flush()
+        return written
 
     first_handlers, second_handlers = asyncio.run(log_across_a_reconfiguration())
     assert (request_ids(io.StringIO(first_handlers)), second_handlers) == (["r-1"], "")
@@ -293,44 +326,75 @@ def test_deferred_line_on_a_broken_stream_is_logged_with_its_fields(
     monkeypatch.setattr(logging, "raiseExceptions", False)  # logging's own report of the broken stream
 
     async def one_request() -> None:
-        logs.request(request_id="r-1", model="m", status=200, defer=True)
+        deferred("r-1")
+        await next_flush()
 
     asyncio.run(one_request())
     fields = [record.__dict__["fields"] for record in caplog.records if record.name == "gpuserve.requests"]
     assert fields == [{"event": "request", "request_id": "r-1", "model": "m", "status": 200}]
 
 
-def test_deferred_line_outside_a_loop_is_written_at_once(request_stream: CountedWrites) -> None:
-    logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
-    assert request_ids(request_stream) == ["r-1"]
-
-
-def test_deferred_line_of_a_loop_stopped_before_its_next_turn_is_written_at_exit(
+def test_deferred_line_of_a_loop_stopped_before_its_flush_is_written_by_flush_all(
     request_stream: CountedWrites,
 ) -> None:
     loop = asyncio.new_event_loop()
 
     def log_and_stop() -> None:
-        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, defer=True)
+        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, loop=loop)
         loop.stop()
 
     loop.call_soon(log_and_stop)
     loop.run_forever()
     loop.close()
     assert request_stream.getvalue() == ""
-    logs._flush_all()  # what atexit runs
+    logs.flush_all()  # what atexit runs
     assert request_ids(request_stream) == ["r-1"]
 
 
-def test_runpod_jobs_line_is_written_after_its_handler_returns(request_stream: CountedWrites) -> None:
-    handler = RunpodWorker(ready_host(Sleepy)).config(["--rp_serve_api"])["handler"]
+def test_runpod_jobs_line_waits_past_its_answer_and_is_written_at_the_workers_shutdown(
+    request_stream: CountedWrites,
+) -> None:
+    worker = RunpodWorker(ready_host(Sleepy))
+    handler = worker.config(["--rp_serve_api"])["handler"]
 
     async def job() -> tuple[Any, str]:
         output = await handler({"id": "job-1", "input": {}})
         return output, request_stream.getvalue()
 
     assert asyncio.run(job()) == ("awake", "")
+    worker.shutdown()
     assert request_ids(request_stream) == ["job-1"]
+
+
+@gpuserve.model(name="blocking", timeout=1, concurrency=1)
+class Blocking:
+    def predict(self, seconds: float = 0.0) -> str:
+        time.sleep(seconds)  # one call into C: the drain's stop cannot land in it
+        return "done"
+
+
+def test_runpod_worker_exiting_past_the_drain_writes_the_deferred_lines_first(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GPUSERVE_GRACE_SECONDS", "0.2")  # stuck at 1.2 s (timeout 1 + grace), exits at 1.6 s
+    monkeypatch.setattr(RunpodWorker, "watch_seconds", 0.05)
+    monkeypatch.setattr("gpuserve.runtime.runpod_worker.os.kill", lambda pid, sig: None)
+    written_at_exit: list[str] = []
+    monkeypatch.setattr(
+        "gpuserve.runtime.runpod_worker.os._exit", lambda code: written_at_exit.append(request_stream.getvalue())
+    )
+    worker = RunpodWorker(ready_host(Blocking))
+    handler = worker.config(["--rp_serve_api"])["handler"]
+
+    async def quick_then_stuck() -> None:
+        await handler({"id": "quick", "input": {}})
+        await handler({"id": "stuck", "input": {"seconds": 2}})  # on RunPod's loop: no flush meanwhile
+
+    try:
+        asyncio.run(quick_then_stuck())
+    finally:
+        worker.shutdown()
+    assert [request_ids(io.StringIO(written)) for written in written_at_exit[:1]] == [["quick"]]
 
 
 def test_deferred_line_of_a_loop_closed_before_its_next_turn_is_written_as_the_process_exits() -> None:
@@ -341,7 +405,7 @@ def test_deferred_line_of_a_loop_closed_before_its_next_turn_is_written_as_the_p
         "logs.log.setLevel(logging.INFO)\n"
         "loop = asyncio.new_event_loop()\n"
         "def log_and_stop():\n"
-        "    logs.request(request_id='r-1', model='m', status=200, defer=True)\n"
+        "    logs.request(request_id='r-1', model='m', status=200, loop=loop)\n"
         "    loop.stop()\n"
         "loop.call_soon(log_and_stop)\n"
         "loop.run_forever()\n"
