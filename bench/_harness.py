@@ -100,7 +100,8 @@ def server(
 ) -> Iterator[Server]:
     """Start `command` (which listens on 127.0.0.1:port), wait until GET ready_path answers 200 with `ready_body`
     in its body, and stop it after; its output file is kept only if something failed."""
-    log = Path(tempfile.mkstemp(prefix=f"bench-{name.replace(' ', '_')}-", suffix=".log", dir=LOGS)[1])
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in name)  # a case's name, in a file's name
+    log = Path(tempfile.mkstemp(prefix=f"bench-{safe}-", suffix=".log", dir=LOGS)[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
             list(command),

@@ -5,10 +5,11 @@ RunPod's `--rp_serve_api` (POST /runsync) and cog's HTTP server (POST /predictio
 time is all the platform's and the handler's. The model is the async no-op of bench/apps/noop.py (and the sync one);
 the hand-written ones return the input's text. cog answers 409 to a prediction that arrives before its slot is
 free again, even on one connection: those are counted apart, and jobs/s counts the predictions answered 2xx.
-A platform's servers start once and take turns, round after round; each ratio is the median of the rounds' ratios.
+A platform's servers start together, anew every --restart-every rounds, and take turns, round after round; each
+ratio is the median of the rounds' ratios. The hand-written one runs twice (A/A): that row is the noise floor.
 
-    python bench/handlers.py [--seconds 10] [--rounds 3] [--only runpod|cog] [--thread-baseline] [--quick]
-                             [--json FILE]
+    python bench/handlers.py [--seconds 10] [--rounds 3] [--restart-every 1] [--only runpod|cog] [--thread-baseline]
+                             [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -93,6 +94,19 @@ class Runner(BaseRunner):
         return text
 '''
 
+COG_MINIMAL_ASYNC = '''"""A minimal hand-written cog runner with an async run(), which coglet runs on its own loop."""
+
+from cog import BaseRunner, Input
+
+
+class Runner(BaseRunner):
+    def setup(self) -> None:
+        pass
+
+    async def run(self, text: str = Input()) -> str:
+        return text
+'''
+
 
 @dataclass(frozen=True)
 class Case:
@@ -110,6 +124,7 @@ def build(platform: str, model: str, into: Path) -> Path:
     subprocess.run([*command, "-o", str(directory)], cwd=ROOT, check=True, capture_output=True)
     (directory / "minimal_handler.py").write_text(RUNPOD_MINIMAL)
     (directory / "minimal_runner.py").write_text(COG_MINIMAL)
+    (directory / "minimal_async_runner.py").write_text(COG_MINIMAL_ASYNC)
     (directory / "thread_handler.py").write_text(RUNPOD_THREAD)
     return directory
 
@@ -176,12 +191,19 @@ def measure(running: Running, connections: int, seconds: float, warmup: float) -
     )
 
 
+# The same hand-written handler in a second process: its row is this machine's noise floor. Two processes of one
+# program differ here by up to a fifth, for a run's whole life (seen: 0.83x), hence --restart-every too.
+A_A = "{} hand-written again (A/A)"
+
 CASES = (
     Case("RunPod hand-written", "runpod", "minimal_handler.py", baseline=True),
+    Case(A_A.format("RunPod"), "runpod", "minimal_handler.py"),
     Case("RunPod gpuserve (async predict)", "runpod", "handler.py"),
     Case("RunPod gpuserve (sync predict)", "runpod", "handler.py", model="NoopSync"),
     Case("RunPod hand-written, sync work in a thread", "runpod", "thread_handler.py"),
     Case("cog hand-written", "cog", "minimal_runner.py:Runner", baseline=True),
+    Case(A_A.format("cog"), "cog", "minimal_runner.py:Runner"),
+    Case("cog hand-written, async run()", "cog", "minimal_async_runner.py:Runner"),
     Case("cog gpuserve (async predict)", "cog", "runner.py:Runner"),
     Case("cog gpuserve (sync predict)", "cog", "runner.py:Runner", model="NoopSync"),
 )
@@ -210,13 +232,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also a hand-written RunPod handler whose sync work runs in a thread (asyncio.to_thread)",
     )
     parser.add_argument("--buffered", action="store_true", help="Python's default output buffering, not -u")
+    parser.add_argument(
+        "--restart-every",
+        type=int,
+        default=1,
+        help="rounds between fresh server processes (one process can be a fifth slower than another for its life)",
+    )
     args = parser.parse_args(argv)
     cases = tuple(
         case
         for case in CASES
         if args.only in (None, case.platform) and (args.thread_baseline or not case.entry.startswith("thread_"))
     )
-    seconds, rounds, warmup = (1.0, 1, 0.0) if args.quick else (args.seconds, args.rounds, 2.0)
+    seconds, rounds, warmup = (1.0, 1, 0.0) if args.quick else (args.seconds, args.rounds, 1.0)
     runs: dict[str, list[Load]] = {}
     cpu: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-handlers-") as tmp:
@@ -225,19 +253,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             for platform in sorted({case.platform for case in cases})
             for model in ("Noop", "NoopSync")
         }
+        every = max(1, args.restart_every)
         for platform in sorted({case.platform for case in cases}):
-            # A platform's servers all start once and take turns, round after round: paired rounds, and no
-            # start-up in between (idle, they cost nothing).
-            with contextlib.ExitStack() as stack:
-                group = [case for case in cases if case.platform == platform]
-                servers = [start(case, built[(platform, case.model)], stack, args.buffered) for case in group]
-                for round_number in range(rounds):  # in turn, the order reversed every other round
-                    for running in servers if round_number % 2 == 0 else servers[::-1]:
-                        name = running.case.name
-                        print(f"round {round_number + 1}/{rounds}: {name}", file=sys.stderr, flush=True)
-                        result, spent = measure(running, 1, seconds, warmup if round_number == 0 else 0.0)
-                        runs.setdefault(name, []).append(result)
-                        cpu.setdefault(name, []).append(spent)
+            # A platform's servers start together and take turns, round after round: paired rounds. They start
+            # anew every `every` rounds, so that no one process's luck decides a row.
+            group = [case for case in cases if case.platform == platform]
+            for first in range(0, rounds, every):
+                with contextlib.ExitStack() as stack:
+                    servers = [start(case, built[(platform, case.model)], stack, args.buffered) for case in group]
+                    for round_number in range(first, min(first + every, rounds)):  # the order reversed every other
+                        for running in servers if round_number % 2 == 0 else servers[::-1]:
+                            name = running.case.name
+                            print(f"round {round_number + 1}/{rounds}: {name}", file=sys.stderr, flush=True)
+                            result, spent = measure(running, 1, seconds, warmup if round_number == first else 0.0)
+                            runs.setdefault(name, []).append(result)
+                            cpu.setdefault(name, []).append(spent)
     results = {name: median_load(found) for name, found in runs.items()}
     cpu_us = {name: median(found) for name, found in cpu.items()}
     rows = []
@@ -257,7 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             + (["-", "-"] if case.baseline else [middle_half(ratios), median_interval(ratios)])
         )
     server_cpus, load_cpus = cpus()
-    print(f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s)")
+    print(
+        f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s), "
+        f"fresh servers every {max(1, args.restart_every)} round(s)"
+    )
     print(f"# {versions('gpuserve')}; runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)")
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
     print("# output buffering: " + ("Python's default (--buffered)" if args.buffered else "none, as deployed (-u)"))
