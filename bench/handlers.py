@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for first in range(0, rounds, every):
                 with contextlib.ExitStack() as stack:
                     servers = [start(case, built[(platform, case.model)], stack, args.buffered) for case in group]
-                    for round_number in range(first, min(first + every, rounds)):  # the order reversed every other
+                    for round_number in range(first, min(first + every, rounds)):  # reversed every other round
                         for running in servers if round_number % 2 == 0 else servers[::-1]:
                             name = running.case.name
                             print(f"round {round_number + 1}/{rounds}: {name}", file=sys.stderr, flush=True)
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server_cpus, load_cpus = cpus()
     print(
         f"# Per-job overhead: no-op, one connection, {seconds:g} s per run, median of {rounds} round(s), "
-        f"fresh servers every {max(1, args.restart_every)} round(s)"
+        f"fresh servers every {every} round(s)"
     )
     print(f"# {versions('gpuserve')}; runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)")
     print(f"# server on CPU {sorted(server_cpus or [])}, {load_generator()} on CPU {sorted(load_cpus or [])}")
