@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ class CogBridge:
     def __init__(self, host: ModelHost) -> None:
         self.host = host
         self.drain = CogDrain(host, os.environ.get("PORT"))
-        self._loops: list[asyncio.AbstractEventLoop] = []  # idle loops for async predicts called from sync run()
+        self._loops: list[IdleLoop] = []  # for async predicts called from sync run()
         fields = host.signature.input_model.model_fields
         self._nullable = {name for name, field in fields.items() if not field.is_required() and field.default is None}
         logs.configure()
@@ -202,15 +202,10 @@ class CogBridge:
         try:
             loop = self._loops.pop()
         except IndexError:
-            loop = asyncio.new_event_loop()
+            loop = IdleLoop()
         try:
-            return loop.run_until_complete(self.apredict(inputs))
-        finally:  # cog's cancel (raised in this thread) can stop the loop with the predict's task still pending
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            return loop.run(self.apredict(inputs))
+        finally:
             self._loops.append(loop)
 
     def stream(self, inputs: dict[str, Any]) -> Iterator[Any]:
@@ -260,6 +255,40 @@ class CogBridge:
             return self.host.validate(given, platform_files=True)  # cog fetched the Path inputs itself
         except InvalidInput as exc:
             raise ValueError(f"invalid input: {exc}") from None
+
+
+class IdleLoop:
+    """An event loop that runs one coroutine at a time and remembers the tasks each run creates (its task
+    factory), so those still pending at the end are cancelled without asyncio.all_tasks(): a scan of every
+    task of every loop, which cost 10-20 µs a prediction (docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.created: list[asyncio.Task[Any]] = []
+        self.loop.set_task_factory(self._task)
+
+    def _task(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        self.created.append(task)
+        return task
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """coro's result. A coroutine that never waits ends in the loop's first turn (stop() before
+        run_forever() makes it one turn), which saves run_until_complete()'s second turn and its callbacks."""
+        task = self.loop.create_task(coro)
+        try:
+            self.loop.stop()
+            self.loop.run_forever()
+            if not task.done():
+                self.loop.run_until_complete(task)
+            return task.result()
+        finally:  # cog's cancel (raised in this thread) can stop the loop with the predict's task still pending
+            pending = [created for created in self.created if not created.done()]
+            self.created.clear()
+            for left in pending:
+                left.cancel()
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _original(exc: PredictFailed) -> BaseException:

@@ -332,6 +332,23 @@ def test_cog_predicts_from_thread_after_thread(cls: Any) -> None:
     assert [in_a_thread(bridge, {"tag": tag, "seconds": None}) for tag in "abc"] == ["a", "b", "c"]
 
 
+@gpuserve.model(name="leaves-a-task")
+class LeavesATask:
+    left: list[asyncio.Task[None]] = []
+
+    async def predict(self, tag: str = "x") -> str:
+        assert asyncio.current_task() is not None  # in a task of a running loop, before its first wait too
+        self.left.append(asyncio.get_running_loop().create_task(asyncio.sleep(60)))
+        return tag
+
+
+def test_cog_async_prediction_ends_with_the_tasks_it_left_cancelled() -> None:
+    LeavesATask.left.clear()
+    bridge = cog(LeavesATask)
+    assert [in_a_thread(bridge, {"tag": tag}) for tag in "ab"] == ["a", "b"]
+    assert [task.cancelled() for task in LeavesATask.left] == [True, True]
+
+
 @pytest.mark.parametrize("cls", [Waits, WaitsSync], ids=["async", "sync"])
 def test_cog_prediction_past_the_grace_fails_as_interrupted(cls: Any) -> None:
     cls.ended.clear()
