@@ -108,6 +108,117 @@ class Runner(BaseRunner):
 '''
 
 
+# gpuserve's own time a job, measured inside the platform's process: every row's handler (RunPod) or run() (cog) is
+# wrapped in the same timer, so what differs between rows is the code inside it. Its cost (two clock reads and an
+# append, about 1 µs) is in every row alike.
+TIMER = '''"""Times a handler or run(): µs per call, appended to $BENCH_INSIDE_OUT 256 at a time and at exit."""
+
+import atexit
+import functools
+import inspect
+import os
+import time
+
+_times = []
+_calls = 0
+
+
+def _write():
+    with open(os.environ["BENCH_INSIDE_OUT"], "a") as out:
+        out.write("".join(f"{seconds * 1e6:.2f}\\n" for seconds in _times))
+    _times.clear()
+
+
+atexit.register(_write)
+
+
+def _record(seconds):
+    global _calls
+    _calls += 1
+    _times.append(seconds)
+    if len(_times) >= 256:
+        _write()
+
+
+def timed_later(fn):
+    """fn, timed into $BENCH_INSIDE_OUT.later: work a handler leaves for after its jobs (gpuserve's request lines).
+    Each line: the process, the µs, and the calls timed so far (the jobs that work can have been for)."""
+
+    @functools.wraps(fn)
+    def timed_after(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with open(os.environ["BENCH_INSIDE_OUT"] + ".later", "a") as out:
+                out.write(f"{os.getpid()} {(time.perf_counter() - started) * 1e6:.2f} {_calls}\\n")
+
+    return timed_after
+
+
+def timed(fn):
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def timed_async(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                _record(time.perf_counter() - started)
+
+        return timed_async
+
+    @functools.wraps(fn)
+    def timed_sync(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _record(time.perf_counter() - started)
+
+    return timed_sync
+'''
+
+RUNPOD_TIMED = '''"""The RunPod handler file $BENCH_INSIDE_ENTRY, run as its own __main__, with its handler timed."""
+
+import os
+import runpy
+import signal
+import sys
+
+import runpod
+from bench_timer import timed, timed_later
+
+# uvicorn raises the SIGTERM that stopped it again once it has, to the handler it found: exit, so atexit runs
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+_start = runpod.serverless.start
+
+
+def start(config):
+    logs = sys.modules.get("gpuserve.runtime.logs")  # gpuserve's handler writes its request lines after the job
+    if logs is not None:
+        logs._flush = timed_later(logs._flush)
+    _start({**config, "handler": timed(config["handler"])})
+
+
+runpod.serverless.start = start
+runpy.run_path(os.environ["BENCH_INSIDE_ENTRY"], run_name="__main__")
+'''
+
+COG_TIMED = '''"""The cog Runner of $BENCH_INSIDE_ENTRY (file.py:Runner) with its run() timed."""
+
+import importlib
+import os
+
+from bench_timer import timed
+
+_file, _name = os.environ["BENCH_INSIDE_ENTRY"].split(":")
+Runner = getattr(importlib.import_module(_file.removesuffix(".py")), _name)
+Runner.run = timed(Runner.run)
+'''
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -126,6 +237,9 @@ def build(platform: str, model: str, into: Path) -> Path:
     (directory / "minimal_runner.py").write_text(COG_MINIMAL)
     (directory / "minimal_async_runner.py").write_text(COG_MINIMAL_ASYNC)
     (directory / "thread_handler.py").write_text(RUNPOD_THREAD)
+    (directory / "bench_timer.py").write_text(TIMER)
+    (directory / "timed_handler.py").write_text(RUNPOD_TIMED)
+    (directory / "timed_runner.py").write_text(COG_TIMED)
     return directory
 
 
@@ -147,18 +261,30 @@ class Running:
     process: subprocess.Popen[bytes]
 
 
-def start(case: Case, directory: Path, stack: contextlib.ExitStack, buffered: bool = False) -> Running:
-    """The case's platform server, started (stopped when `stack` closes) and checked to answer the no-op."""
+def inside_file(case: Case, into: Path) -> Path:
+    """Where the case's processes append their µs inside the handler or run(), one a line."""
+    return into / ("inside-" + "".join(c if c.isalnum() else "_" for c in case.name) + ".txt")
+
+
+def start(case: Case, directory: Path, stack: contextlib.ExitStack, inside: Path, buffered: bool = False) -> Running:
+    """The case's platform server, its handler or run() timed into `inside`, started (stopped when `stack`
+    closes) and checked to answer the no-op."""
     server_cpus, _ = cpus()
     python = platform_python(case.platform, directory)
     port = free_port()
+    env = {"BENCH_INSIDE_ENTRY": case.entry, "BENCH_INSIDE_OUT": str(inside)}
     if case.platform == "runpod":
-        command = [python, case.entry, "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
-        env, ready, path = {}, ("/openapi.json", b""), "/runsync"
+        command = [python, "timed_handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1"]
+        command += ["--rp_api_port", str(port)]
+        ready, path = ("/openapi.json", b""), "/runsync"
     else:
         command = [python, "-m", "cog.server.http", "--host", "127.0.0.1"]
         bin_dir = str(Path(python).parent)
-        env = {"PORT": str(port), "COG_PREDICT_TYPE_STUB": case.entry, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        env |= {
+            "PORT": str(port),
+            "COG_PREDICT_TYPE_STUB": "timed_runner.py:Runner",
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+        }
         ready, path = ("/health-check", b'"READY"'), "/predictions"
     running = stack.enter_context(
         server(
@@ -219,6 +345,29 @@ def cpu_ratio(base: Sequence[float], mine: Sequence[float]) -> float:
     return median([ours / theirs for theirs, ours in zip(base, mine, strict=True)])
 
 
+def read_inside(path: Path) -> float:
+    """The median µs a call spent inside the handler or run(), over every call the case's processes timed, and
+    the mean µs a call of what the handler left for after its job (gpuserve's RunPod request lines)."""
+    if not path.exists():
+        return float("nan")  # no call timed (a process stopped before it wrote any)
+    inside = median([float(line) for line in path.read_text().split()])
+    later = path.with_name(path.name + ".later")
+    if not later.exists():
+        return inside
+    spent, jobs = 0.0, dict[str, int]()
+    for line in later.read_text().splitlines():
+        pid, us, calls = line.split()
+        spent += float(us)
+        jobs[pid] = max(jobs.get(pid, 0), int(calls))
+    return inside + spent / max(1, sum(jobs.values()))
+
+
+def share(base_inside: float, inside: float, base: Load) -> float:
+    """The time a row spends inside its handler or run() beyond the hand-written one's, as a share of the
+    hand-written job (its µs per job): gpuserve's own per-job cost, without the run-to-run noise of the whole."""
+    return (inside - base_inside) / (1e6 / base.good_rps)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per measurement")
@@ -260,7 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             group = [case for case in cases if case.platform == platform]
             for first in range(0, rounds, every):
                 with contextlib.ExitStack() as stack:
-                    servers = [start(case, built[(platform, case.model)], stack, args.buffered) for case in group]
+                    servers = [
+                        start(case, built[(platform, case.model)], stack, inside_file(case, Path(tmp)), args.buffered)
+                        for case in group
+                    ]
                     for round_number in range(first, min(first + every, rounds)):  # reversed every other round
                         for running in servers if round_number % 2 == 0 else servers[::-1]:
                             name = running.case.name
@@ -268,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             result, spent = measure(running, 1, seconds, warmup if round_number == first else 0.0)
                             runs.setdefault(name, []).append(result)
                             cpu.setdefault(name, []).append(spent)
+        inside = {case.name: read_inside(inside_file(case, Path(tmp))) for case in cases}
     results = {name: median_load(found) for name, found in runs.items()}
     cpu_us = {name: median(found) for name, found in cpu.items()}
     rows = []
@@ -285,6 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             + [got.p50_ms, got.errors, f"{median(ratios):.2f}x"]
             + (["-", "-"] if case.baseline else [middle_half(ratios), median_interval(ratios)])
+            + [
+                inside[case.name],
+                "-" if case.baseline else f"{share(inside[base], inside[case.name], results[base]):+.1%}",
+            ]
         )
     server_cpus, load_cpus = cpus()
     print(
@@ -296,9 +453,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("# output buffering: " + ("Python's default (--buffered)" if args.buffered else "none, as deployed (-u)"))
     headers = ["handler", "jobs/s (2xx)", "µs per job", "server CPU µs per job", "CPU vs hand-written"]
     headers += ["p50 ms", "non-2xx", "time vs hand-written", "middle half of rounds", INTERVAL]
+    headers += ["µs inside handler or run()", "that beyond hand-written, of its job"]
     print(table(headers, rows))
     if args.json:
-        out = [{"case": name, **asdict(load), "cpu_us_per_job": cpu_us[name]} for name, load in results.items()]
+        out = [
+            {"case": name, **asdict(load), "cpu_us_per_job": cpu_us[name], "inside_us": inside[name]}
+            for name, load in results.items()
+        ]
         args.json.write_text(json.dumps(out))
     return 0
 
