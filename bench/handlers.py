@@ -456,9 +456,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     headers += ["µs inside handler or run()", "that beyond hand-written, of its job"]
     print(table(headers, rows))
     if args.json:
+        base_of = {c.platform: c.name for c in cases if c.baseline}
         out = [
-            {"case": name, **asdict(load), "cpu_us_per_job": cpu_us[name], "inside_us": inside[name]}
-            for name, load in results.items()
+            {
+                "case": case.name,
+                **asdict(results[case.name]),
+                "cpu_us_per_job": cpu_us[case.name],
+                "inside_us": inside[case.name],
+                "time_ratios": time_ratios(runs[base_of[case.platform]], runs[case.name]),  # round by round
+            }
+            for case in cases
         ]
         args.json.write_text(json.dumps(out))
     return 0

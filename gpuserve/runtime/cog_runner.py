@@ -260,7 +260,7 @@ class CogBridge:
 class IdleLoop:
     """An event loop that runs one coroutine at a time and remembers the tasks each run creates (its task
     factory), so those still pending at the end are cancelled without asyncio.all_tasks(): a scan of every
-    task of every loop, which cost 10-20 µs a prediction (docs/benchmarks.md)."""
+    task of every loop, which cost 8-21 µs a prediction (docs/benchmarks.md)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

@@ -50,6 +50,7 @@ def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) ->
     assert "time vs hand-written" in table and "middle half of rounds" in table
     assert "95% interval of the median" in table
     assert "µs inside handler or run()" in table and all(r["inside_us"] > 0 for r in results), results
+    assert all(len(r["time_ratios"]) == 1 for r in results), results  # --quick: one round
 
 
 def test_middle_half_of_the_rounds_ratios_is_their_first_to_third_quartile() -> None:
@@ -74,7 +75,6 @@ def test_median_interval_is_the_sign_tests_order_statistics_and_needs_six_rounds
     assert median_interval([1.3, 0.9, 1.0, 1.1, 0.8]) == "-"  # 5 rounds: 1 - 2/32 < 0.95
 
 
-
 def test_time_inside_is_the_calls_median_and_the_later_work_spread_over_each_processs_jobs(tmp_path: Path) -> None:
     sys.path.insert(0, str(BENCH))
     try:
@@ -87,6 +87,7 @@ def test_time_inside_is_the_calls_median_and_the_later_work_spread_over_each_pro
     # two processes: 30 µs of later work over 100 + 50 jobs (each process's last count of calls timed)
     (tmp_path / "inside.txt.later").write_text("11 10.0 60\n11 10.0 100\n12 10.0 50\n")
     assert read_inside(inside) == pytest.approx(4.2)
+
 
 def test_coldstart_times_every_start_and_the_imports(tmp_path: Path) -> None:
     table, results = run_quick("coldstart.py", tmp_path)
