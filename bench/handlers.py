@@ -7,6 +7,8 @@ the hand-written ones return the input's text. cog answers 409 to a prediction t
 free again, even on one connection: those are counted apart, and jobs/s counts the predictions answered 2xx.
 A platform's servers start together, anew every --restart-every rounds, and take turns, round after round; each
 ratio is the median of the rounds' ratios. The hand-written one runs twice (A/A): that row is the noise floor.
+Every row's handler or run() is also timed inside its own process by one wrapper (bench_timer.py, written beside
+the built files): gpuserve's own time a job, which the whole job's run-to-run noise hides.
 
     python bench/handlers.py [--seconds 10] [--rounds 3] [--restart-every 1] [--only runpod|cog] [--thread-baseline]
                              [--quick] [--json FILE]
@@ -150,8 +152,9 @@ def timed_later(fn):
         try:
             return fn(*args, **kwargs)
         finally:
+            spent = time.perf_counter() - started
             with open(os.environ["BENCH_INSIDE_OUT"] + ".later", "a") as out:
-                out.write(f"{os.getpid()} {(time.perf_counter() - started) * 1e6:.2f} {_calls}\\n")
+                out.write(f"{os.getpid()} {spent * 1e6:.2f} {_calls}\\n")
 
     return timed_after
 

@@ -275,20 +275,34 @@ class IdleLoop:
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """coro's result. A coroutine that never waits ends in the loop's first turn (stop() before
         run_forever() makes it one turn), which saves run_until_complete()'s second turn and its callbacks."""
-        task = self.loop.create_task(coro)
+        finished = False
         try:
+            task = self.loop.create_task(coro)
             self.loop.stop()
             self.loop.run_forever()
             if not task.done():
                 self.loop.run_until_complete(task)
+            elif len(self.created) > 1:  # the tasks it started get their first step, as run_until_complete() gives
+                self.loop.stop()
+                self.loop.run_forever()
+            finished = True
             return task.result()
-        finally:  # cog's cancel (raised in this thread) can stop the loop with the predict's task still pending
-            pending = [created for created in self.created if not created.done()]
-            self.created.clear()
-            for left in pending:
-                left.cancel()
-            if pending:
-                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            self._cancel_left(every_task=not finished)
+
+    def _cancel_left(self, every_task: bool) -> None:
+        """Cancel the tasks the run left pending, and let them end. cog's cancel, raised in this thread, can land
+        anywhere, even before a task was recorded: after it, every task of the loop."""
+        left = asyncio.all_tasks(self.loop) if every_task else [task for task in self.created if not task.done()]
+        self.created.clear()
+        for task in left:
+            task.cancel()
+        if left:
+            ended = asyncio.gather(*left, return_exceptions=True)
+            try:
+                self.loop.run_until_complete(ended)
+            except RuntimeError:  # "stopped before Future completed": the stop() of a turn the cancel cut short
+                self.loop.run_until_complete(ended)
 
 
 def _original(exc: PredictFailed) -> BaseException:

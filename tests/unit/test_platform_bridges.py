@@ -17,7 +17,7 @@ import pytest
 
 import gpuserve
 from gpuserve.runtime import ModelHost
-from gpuserve.runtime.cog_runner import CogBridge, Interrupted
+from gpuserve.runtime.cog_runner import CogBridge, IdleLoop, Interrupted
 from gpuserve.runtime.inputs import Invalid, validate_strict
 from gpuserve.runtime.runpod_worker import RunpodWorker
 from gpuserve.runtime.stops import RunningPredicts
@@ -335,18 +335,65 @@ def test_cog_predicts_from_thread_after_thread(cls: Any) -> None:
 @gpuserve.model(name="leaves-a-task")
 class LeavesATask:
     left: list[asyncio.Task[None]] = []
+    stepped: list[str] = []
+
+    async def _child(self, tag: str) -> None:
+        self.stepped.append(tag)
+        await asyncio.sleep(60)
 
     async def predict(self, tag: str = "x") -> str:
         assert asyncio.current_task() is not None  # in a task of a running loop, before its first wait too
-        self.left.append(asyncio.get_running_loop().create_task(asyncio.sleep(60)))
+        self.left.append(asyncio.get_running_loop().create_task(self._child(tag)))
         return tag
 
 
-def test_cog_async_prediction_ends_with_the_tasks_it_left_cancelled() -> None:
+def test_cog_async_prediction_ends_with_the_tasks_it_left_stepped_once_and_cancelled() -> None:
     LeavesATask.left.clear()
+    LeavesATask.stepped.clear()
     bridge = cog(LeavesATask)
     assert [in_a_thread(bridge, {"tag": tag}) for tag in "ab"] == ["a", "b"]
-    assert [task.cancelled() for task in LeavesATask.left] == [True, True]
+    assert LeavesATask.stepped == ["a", "b"] and [task.cancelled() for task in LeavesATask.left] == [True, True]
+
+
+class CogCancel(BaseException):
+    """What coglet raises in a prediction's thread to cancel it."""
+
+
+async def _body(ran: list[str], tag: str) -> str:
+    ran.append(tag)
+    return tag
+
+
+def test_cog_cancel_landing_as_the_predicts_task_is_made_leaves_nothing_to_run_in_the_next() -> None:
+    pool = IdleLoop()
+    ran: list[str] = []
+
+    def made_then_cancelled(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        asyncio.Task(coro, loop=loop, **kwargs)  # made, not yet recorded, when the cancel lands
+        raise CogCancel
+
+    pool.loop.set_task_factory(made_then_cancelled)
+    with pytest.raises(CogCancel):
+        pool.run(_body(ran, "cancelled"))
+    pool.loop.set_task_factory(pool._task)
+    assert pool.run(_body(ran, "next")) == "next" and ran == ["next"]
+
+
+def test_cog_cancel_landing_between_a_turns_stop_and_its_run_is_what_the_prediction_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = IdleLoop()
+    ran: list[str] = []
+    run_forever = pool.loop.run_forever
+
+    def cancelled_once() -> None:
+        monkeypatch.setattr(pool.loop, "run_forever", run_forever)
+        raise CogCancel  # after stop(), before the turn: the loop's stop is still pending
+
+    monkeypatch.setattr(pool.loop, "run_forever", cancelled_once)
+    with pytest.raises(CogCancel):
+        pool.run(_body(ran, "cancelled"))
+    assert pool.run(_body(ran, "next")) == "next" and ran == ["next"]
 
 
 @pytest.mark.parametrize("cls", [Waits, WaitsSync], ids=["async", "sync"])
