@@ -238,6 +238,10 @@ def batch_lines() -> Iterator[io.StringIO]:
 def test_each_group_is_logged_with_its_size_and_wait(batch_lines: io.StringIO) -> None:
     host = batched_host(max_size=8, wait_ms=200)
     at_once(host, [{"text": t} for t in "ab"])
+    deadline = time.monotonic() + 5
+    while '"event":"batch"' not in batch_lines.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)  # the group's line follows its answers, from the batcher's own thread
+    time.sleep(0.1)  # and a second line, were there one, would follow as soon
     lines = [json.loads(line) for line in batch_lines.getvalue().splitlines()]
     batches = [line for line in lines if line["event"] == "batch"]
     assert len(batches) == 1
