@@ -39,10 +39,13 @@ integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
 # The benchmarks of docs/benchmarks.md: wrk from Debian where apt-get can install it (else the scripts' own Python
-# load generator), LitServe from the `bench` extra, every bench/*.py script in turn.
+# load generator), valgrind from Debian (bench/instructions.py counts with it), LitServe from the `bench` extra,
+# every bench/*.py script in turn.
 bench: $(STAMP)
 	command -v wrk >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -q wrk || \
 		{ apt-get update -q && apt-get install -y -q wrk; }) || echo "no wrk: the Python load generator is used"; }
+	command -v valgrind >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -q valgrind || \
+		{ apt-get update -q && apt-get install -y -q valgrind; }) || echo "no valgrind: bench/instructions.py fails"; }
 	$(BIN)/pip install -q -e '.[bench]'
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 

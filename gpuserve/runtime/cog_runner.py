@@ -132,6 +132,9 @@ class CogBridge:
         self.host = host
         self.drain = CogDrain(host, os.environ.get("PORT"))
         self._loops: list[IdleLoop] = []  # for async predicts called from sync run()
+        # no predict() or apredict() frame: each costs a prediction more than in a profile
+        self._bare_sync = host.bare and not host.signature.is_async
+        self._bare_async = host.bare_async
         fields = host.signature.input_model.model_fields
         self._nullable = {name for name, field in fields.items() if not field.is_required() and field.default is None}
         logs.configure()
@@ -186,7 +189,7 @@ class CogBridge:
         started = time.perf_counter()
         status = "failed"
         try:
-            output = self.drain.threads.run(lambda: self.host.predict(self._valid(inputs)), self.drain.check)
+            output = self.drain.threads.run(lambda: self._predict(self._valid(inputs)), self.drain.check)
             status = "succeeded"
             return output
         except DrainStop:
@@ -195,6 +198,10 @@ class CogBridge:
             raise _original(exc) from None
         finally:
             self._log(started, status)
+
+    def _predict(self, value: Any) -> Any:
+        """host.predict() of a validated value; for a bare model its call() and encode(), one frame less."""
+        return self.host.encode(self.host.call(value)) if self._bare_sync else self.host.predict(value)
 
     def _on_a_loop(self, inputs: dict[str, Any]) -> Any:
         """An async predict from sync run(), on an idle event loop kept between predictions: coglet runs each
@@ -226,7 +233,10 @@ class CogBridge:
         self.drain.running[task] = asyncio.get_running_loop()
         try:
             self.drain.check()  # after joining `running`: the drain cancels it, or this sees the deadline
-            output = await self.host.apredict(self._valid(inputs))
+            if self._bare_async:  # the model's coroutine in this task; its exceptions its own, as _original() gives
+                output = self.host.encode(await self.host.call(self._valid(inputs)))
+            else:
+                output = await self.host.apredict(self._valid(inputs))
             status = "succeeded"
             return output
         except asyncio.CancelledError:

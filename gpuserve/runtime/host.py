@@ -42,6 +42,8 @@ log = logging.getLogger("gpuserve")
 ANSWER_SECONDS = 2.0
 # Seconds an idle predict thread waits for more work before it ends.
 IDLE_THREAD_SECONDS = 30.0
+# The validation context for inputs a platform fetched itself (cog's Path): only read, so one serves every call.
+_TRUSTED_FILES = {CONTEXT_KEY: TRUSTED_PATHS}
 
 State = Literal["starting", "ready", "failed", "draining", "stopped"]
 
@@ -291,25 +293,26 @@ class ModelHost:
         Otherwise a path is never an input; files come as URLs, data: URIs, base64 or bytes.
         """
         model = self.signature.input_model
-        if isinstance(raw, model):
-            return raw
-        if raw is None:
-            raw = {}
-        if isinstance(raw, BaseModel):
-            raw = raw.model_dump()
-        if not isinstance(raw, Mapping):
-            raise InvalidInput(
-                [
-                    {
-                        "loc": ["input"],
-                        "msg": f"Input should be a JSON object, not {type(raw).__name__}",
-                        "type": "model_type",
-                    }
-                ]
-            )
-        try:  # strictly, as the published schema reads: no `false` for a number, no infinity
-            context = {CONTEXT_KEY: TRUSTED_PATHS} if platform_files else None
-            return validate_strict(model, dict(raw), prefix=("input",), context=context)
+        if type(raw) is not dict:  # a platform's decoded JSON is one, and skips these checks (ABCs: each costs)
+            if isinstance(raw, model):
+                return raw
+            if raw is None:
+                raw = {}
+            if isinstance(raw, BaseModel):
+                raw = raw.model_dump()
+            if not isinstance(raw, Mapping):
+                raise InvalidInput(
+                    [
+                        {
+                            "loc": ["input"],
+                            "msg": f"Input should be a JSON object, not {type(raw).__name__}",
+                            "type": "model_type",
+                        }
+                    ]
+                )
+            raw = dict(raw)
+        try:  # strictly, as the published schema reads: no `false` for a number, no infinity (raw is not changed)
+            return validate_strict(model, raw, prefix=("input",), context=_TRUSTED_FILES if platform_files else None)
         except Invalid as exc:
             raise InvalidInput(exc.errors) from None
 
@@ -408,13 +411,21 @@ class ModelHost:
             discard(fetched)
 
     @property
+    def bare(self) -> bool:
+        """A predict with no files in or out, not batched, not a stream: for it, call() then encode() is all that
+        predict() (a sync one) and apredict() (an async one) do."""
+        return (
+            self.batcher is None and not self.signature.streaming and not self._file_inputs and not self._file_outputs
+        )
+
+    @property
     def bare_async(self) -> bool:
-        """An async predict with no files in or out, not batched: call() then encode() is all apredict() does."""
-        return self.signature.is_async and self.batcher is None and not self._file_inputs and not self._file_outputs
+        return self.signature.is_async and self.bare
 
     def call(self, value: BaseModel) -> Any:
-        """The model's own predict called on a validated value: for a bare_async model, its coroutine, to await
-        in the caller's task without apredict()'s frame around it (its exceptions are the model's own)."""
+        """The model's own predict called on a validated value, for a bare model: a sync one's output, an async
+        one's coroutine to await in the caller's task, without the frames of predict() or apredict() around it
+        (its exceptions are the model's own)."""
         args, kwargs = self.signature.call_args(value)
         return self._bound()(*args, **kwargs)
 

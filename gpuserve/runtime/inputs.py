@@ -78,7 +78,8 @@ def validate_strict(
         value = _as_json(raw)
         if _reads_as_json(model):
             try:
-                return model.model_validate(value, strict=True)
+                validated: BaseModel = model.__pydantic_validator__.validate_python(value, strict=True)
+                return validated  # model_validate()'s core, without its frame
             except ValidationError as exc:
                 raise _invalid(exc, prefix) from None
     except _NotPlain:  # values a platform made (files, paths), or numbers that are not finite
@@ -121,7 +122,7 @@ def _as_json(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 raise _NotPlain
-            out[key] = _as_json(item)
+            out[key] = item if type(item) is str and item.isascii() else _as_json(item)  # the common case, inline
         return out
     if kind is list:
         return [_as_json(item) for item in value]

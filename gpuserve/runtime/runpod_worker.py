@@ -63,6 +63,7 @@ class RunpodWorker:
         self._async = signature.is_async
         self._bare = host.bare_async  # no apredict() frame: each costs a job more than it does in a profile
         self._on_loop = self._direct and not self._async and host.spec.slots == 1  # a sync predict on RunPod's loop
+        self._bare_here = self._on_loop and host.bare  # and one without predict()'s frame
         self._on_loop_predicts = RunningPredicts()
         self._deadline: float | None = None  # the drain's end, for a predict on RunPod's loop to check
         self._watchdog: threading.Thread | None = None
@@ -248,13 +249,20 @@ class RunpodWorker:
 
     def _without_loop(self, value: Any) -> Any:
         running = asyncio._get_running_loop()  # public: in asyncio.__all__
+        policy = asyncio.get_event_loop_policy()  # once: asyncio.set_event_loop() looks it up at each call
         try:  # unset inside the try: the finally sets it back, whatever lands in between
             asyncio._set_running_loop(None)
-            asyncio.set_event_loop(None)
-            return self.host.predict(value)
+            policy.set_event_loop(None)
+            if not self._bare_here:
+                return self.host.predict(value)
+            try:
+                output = self.host.call(value)
+            except Exception as exc:
+                raise PredictFailed(exc) from exc
+            return self.host.encode(output)
         finally:
             asyncio._set_running_loop(running)
-            asyncio.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
+            policy.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
 
     def _check_deadline(self) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:

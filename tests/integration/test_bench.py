@@ -29,7 +29,7 @@ def run_quick(script: str, tmp_path: Path) -> tuple[str, object]:
 
 
 def test_every_bench_script_is_run_by_this_file() -> None:
-    assert {"serving.py", "handlers.py", "coldstart.py"} <= set(SCRIPTS)
+    assert {"serving.py", "handlers.py", "coldstart.py", "instructions.py"} <= set(SCRIPTS)
 
 
 def test_serving_measures_every_server_at_every_connection_count(tmp_path: Path) -> None:
@@ -51,6 +51,19 @@ def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) ->
     assert "95% interval of the median" in table
     assert "µs inside handler or run()" in table and all(r["inside_us"] > 0 for r in results), results
     assert all(len(r["time_ratios"]) == 1 for r in results), results  # --quick: one round
+
+
+def test_instructions_are_counted_for_every_row_and_compared_with_the_hand_written_of_its_kind(
+    tmp_path: Path,
+) -> None:
+    table, results = run_quick("instructions.py", tmp_path)
+    assert isinstance(results, list)
+    assert {r["case"].split()[0] for r in results} == {"RunPod", "cog"} and len(results) == 10
+    assert all(r["jobs"] == 20 and r["per_job"] > 100_000 for r in results), results  # a no-op job: ~900k here
+    likes = {r["case"]: r["like"] for r in results}
+    assert likes["RunPod gpuserve (sync predict)"] == "RunPod hand-written, sync handler"
+    assert likes["cog gpuserve (async predict)"] == "cog hand-written, async run()"
+    assert "instructions per job" in table and "vs hand-written of its kind" in table
 
 
 def test_middle_half_of_the_rounds_ratios_is_their_first_to_third_quartile() -> None:
@@ -97,7 +110,10 @@ def test_coldstart_times_every_start_and_the_imports(tmp_path: Path) -> None:
     assert "from gpuserve import model" in table
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in {"serving.py", "handlers.py", "coldstart.py"}])
+OWN_TESTS = {"serving.py", "handlers.py", "coldstart.py", "instructions.py"}
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in OWN_TESTS])
 def test_other_bench_scripts_run_quick(script: str, tmp_path: Path) -> None:
     """Scripts others add (bench/batching.py) take --quick and --json too."""
     run_quick(script, tmp_path)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ def test_invalid_input_names_field_and_rule() -> None:
         "input.language: Input should be 'en', 'fr' or 'es'; "
         "input.extra: Extra inputs are not permitted"
     )
+    with pytest.raises(InvalidInput, match="input.extra: Extra inputs are not permitted"):  # a Mapping, not a dict
+        host.validate(MappingProxyType({"name": "Ada", "extra": 1}))
     not_an_object: Any = [1, 2]  # JSON a client may send, though validate's signature says otherwise
     with pytest.raises(InvalidInput, match="Input should be a JSON object, not list"):
         host.validate(not_an_object)

@@ -88,3 +88,14 @@ def test_infinite_number_is_refused_naming_its_path() -> None:
 def test_non_scalar_field_reads_strings_as_json_does() -> None:
     when = create_model("When", __config__=ConfigDict(extra="forbid"), at=(datetime.datetime, ...))
     assert decoded(when, {"at": "2026-11-28T10:00:00Z"})[0] == "valid"
+
+
+def test_text_beyond_ascii_is_valid_and_a_lone_surrogate_is_not() -> None:
+    assert decoded(SCALARS, {"s": "é✓"}) == ("valid", {"s": "é✓", "i": 1, "f": 0.5, "b": False, "o": None})
+    assert decoded(SCALARS, {"s": "\ud800"})[0] == "invalid"
+
+
+def test_the_decoded_object_is_left_as_it_was() -> None:
+    raw: dict[str, Any] = {"s": "a", "i": 4.0}
+    assert validate_strict(SCALARS, raw, prefix=("input",)).model_dump()["i"] == 4
+    assert raw == {"s": "a", "i": 4.0} and type(raw["i"]) is float

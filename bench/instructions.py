@@ -1,0 +1,251 @@
+"""Per-job instructions on RunPod and cog, counted by valgrind's callgrind: the rows of bench/handlers.py, without
+the noise of timing them.
+
+Each row's platform server (RunPod's `--rp_serve_api`, cog's HTTP server and its worker process) runs under
+callgrind with counting off while it starts and takes --warmup jobs; then counting is switched on in each of its
+processes (valgrind's vgdb: `instrumentation on`) for --jobs jobs sent one at a time on one connection, and the
+counts are dumped. A job's instructions are the server's, all its processes together, divided by the jobs answered
+2xx (cog answers 409 to a prediction sent before its slot is free again: its jobs are sent 2 ms apart, and a 409 is
+retried and counted apart). Counts are of user space only: the kernel's share of a job (its loopback TCP, the same
+for every row) is not in them, so a difference is a larger share here than of a whole job's CPU. They repeat to
+within about 0.1% (the A/A row) whatever else the machine runs, so two servers are counted at once.
+
+Each gpuserve row is compared with the hand-written baseline and with the hand-written handler of its own kind
+(`like`): an async predict with an async handler or `async def run()`, a sync one with a sync handler or `run()`.
+
+    python bench/instructions.py [--jobs 5000] [--warmup 300] [--only runpod|cog] [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from _harness import free_port, server, table, versions
+from handlers import AS_DEPLOYED, BODY, build, platform_python
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gpuserve.adapters._common import PINS  # noqa: E402
+
+RUNPOD_MINIMAL_SYNC = '''"""A minimal hand-written sync RunPod handler: the no-op (RunPod calls it on its loop)."""
+
+import runpod
+
+
+def handler(job):
+    return job["input"]["text"]
+
+
+if __name__ == "__main__":
+    runpod.serverless.start({"handler": handler})
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    platform: str  # "runpod" or "cog"
+    entry: str  # the handler file (runpod) or "file.py:Runner" (cog)
+    model: str = "Noop"  # of bench/apps/noop.py: Noop (async predict) or NoopSync
+    like: str = ""  # the hand-written row of the same kind; "" for a hand-written row
+    baseline: bool = False
+
+
+SYNC_HANDLER = "RunPod hand-written, sync handler"
+CASES = (
+    Case("RunPod hand-written", "runpod", "minimal_handler.py", baseline=True),
+    Case("RunPod hand-written again (A/A)", "runpod", "minimal_handler.py", like="RunPod hand-written"),
+    Case(SYNC_HANDLER, "runpod", "minimal_sync_handler.py"),
+    Case("RunPod gpuserve (async predict)", "runpod", "handler.py", like="RunPod hand-written"),
+    Case("RunPod gpuserve (sync predict)", "runpod", "handler.py", "NoopSync", like=SYNC_HANDLER),
+    Case("cog hand-written", "cog", "minimal_runner.py:Runner", baseline=True),
+    Case("cog hand-written again (A/A)", "cog", "minimal_runner.py:Runner", like="cog hand-written"),
+    Case("cog hand-written, async run()", "cog", "minimal_async_runner.py:Runner"),
+    Case("cog gpuserve (async predict)", "cog", "runner.py:Runner", like="cog hand-written, async run()"),
+    Case("cog gpuserve (sync predict)", "cog", "runner.py:Runner", "NoopSync", like="cog hand-written"),
+)
+
+
+# cog frees a prediction's slot a little after it answers (409 to a prediction sent at once): a pause after each
+# answer keeps most jobs from a retry, whose work would count as theirs. An idle server's own work (its timers)
+# is about 0.2 million instructions a second here, so the pause adds about 400 a job.
+COG_PAUSE = 0.002
+
+
+@dataclass(frozen=True)
+class Count:
+    case: str
+    jobs: int
+    busy: int  # 409s, retried
+    instructions: int  # of every process of the server, while the jobs ran
+
+    @property
+    def per_job(self) -> float:
+        return self.instructions / self.jobs
+
+
+def send(port: int, path: str, jobs: int, pause: float) -> int:
+    """`jobs` no-op jobs answered 2xx, one at a time on one keep-alive connection, `pause` seconds after each answer;
+    the 409s retried (returned)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    busy = answered = 0
+    try:
+        while answered < jobs:
+            connection.request("POST", path, BODY, {"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            text = answer.read()
+            if answer.status == 409 and busy < 100 * jobs:
+                busy += 1
+                time.sleep(pause)
+            elif answer.status == 200 and json.loads(text).get("output") == "hi":
+                answered += 1
+                time.sleep(pause)
+            else:
+                raise RuntimeError(f"answered {answer.status} {text[:300]!r}")
+    finally:
+        connection.close()
+    return busy
+
+
+def monitor(pids: Sequence[str], command: str) -> None:
+    """A callgrind monitor command (`instrumentation on`, `dump`) to each process, through valgrind's vgdb, which
+    waits for it to be done (forcing a process blocked in a system call to take it)."""
+    for pid in pids:
+        subprocess.run(["vgdb", f"--pid={pid}", *command.split()], check=True, capture_output=True, timeout=120)
+
+
+def counted_pids(out: Path) -> list[str]:
+    """The server's processes under callgrind: those writing to `out` (each of its processes, the workers too)."""
+    found = subprocess.run(["pgrep", "-f", "--", f"callgrind-out-file={out}/"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    if not pids:
+        raise RuntimeError(f"no process under callgrind writes to {out}")
+    return pids
+
+
+def dumped_instructions(out: Path, pids: Sequence[str], timeout: float = 60.0) -> int:
+    """The instructions in the first dump of each process (cg.PID.1), once all are written."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summaries = [_summary(out / f"cg.{pid}.1") for pid in pids]
+        if all(found is not None for found in summaries):
+            return sum(found for found in summaries if found is not None)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"callgrind wrote no dump for some of {list(pids)} in {out}")
+        time.sleep(0.1)
+
+
+def _summary(dump: Path) -> int | None:
+    """A dump's total (its `summary:` line); None until it is written."""
+    with contextlib.suppress(FileNotFoundError):
+        for line in dump.read_text().splitlines():
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    return None
+
+
+def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
+    """The case's server under callgrind: counting off through its start and `warmup` jobs, on for `jobs`."""
+    python = platform_python(case.platform, directory)
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+        out = Path(tmp)
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes"]
+        command += [f"--callgrind-out-file={out}/cg.%p", python]
+        env = {**AS_DEPLOYED, "PYTHONHASHSEED": "0"}  # the same hashes in every process: counts that repeat
+        if case.platform == "runpod":
+            command += [case.entry, "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
+            ready, path = ("/openapi.json", b""), "/runsync"
+        else:
+            command += ["-m", "cog.server.http", "--host", "127.0.0.1"]
+            bin_dir = str(Path(python).parent)
+            env |= {"PORT": str(port), "COG_PREDICT_TYPE_STUB": case.entry, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+            ready, path = ("/health-check", b'"READY"'), "/predictions"
+        pause = COG_PAUSE if case.platform == "cog" else 0.0
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(
+                server(
+                    case.name,
+                    command,
+                    port=port,
+                    ready_path=ready[0],
+                    ready_body=ready[1],
+                    cpu_set=None,
+                    cwd=directory,
+                    env=env,
+                    timeout=600.0,  # a start under valgrind: ten times slower, or more
+                )
+            )
+            send(port, path, warmup, pause)
+            pids = counted_pids(out)
+            monitor(pids, "instrumentation on")
+            busy = send(port, path, jobs, pause)
+            monitor(pids, "dump")
+            return Count(case.name, jobs, busy, dumped_instructions(out, pids))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=5000, help="jobs counted a server")
+    parser.add_argument("--warmup", type=int, default=300, help="jobs each server takes before counting")
+    parser.add_argument("--only", help="a platform to count alone: runpod or cog")
+    parser.add_argument("--quick", action="store_true", help="a few jobs: only shows the script works")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None or shutil.which("vgdb") is None:
+        print("bench/instructions.py needs valgrind (Debian's package `valgrind`; `make bench` installs it)")
+        return 1
+    jobs, warmup = (20, 20) if args.quick else (args.jobs, args.warmup)
+    cases = [case for case in CASES if args.only in (None, case.platform)]
+    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
+        built = {}
+        for platform, model in sorted({(case.platform, case.model) for case in cases}):
+            built[(platform, model)] = directory = build(platform, model, Path(tmp))
+            (directory / "minimal_sync_handler.py").write_text(RUNPOD_MINIMAL_SYNC)
+        for case in cases:  # each platform's virtualenv made once, before servers start two at a time
+            platform_python(case.platform, built[(case.platform, case.model)])
+        workers = min(2, len(os.sched_getaffinity(0)))  # counts do not depend on what else runs
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(count, case, built[(case.platform, case.model)], jobs, warmup) for case in cases]
+            counts = {count.case: count for count in (future.result() for future in futures)}
+    rows = []
+    for case in cases:
+        got = counts[case.name]
+        base = counts[next(c.name for c in cases if c.platform == case.platform and c.baseline)]
+        like = counts[case.like] if case.like else None
+        rows.append(
+            [
+                case.name,
+                got.jobs,
+                got.busy,
+                round(got.per_job),
+                "-" if case.baseline else f"{got.per_job / base.per_job:.3f}x",
+                "-" if like is None else f"{got.per_job / like.per_job:.3f}x",
+                "-" if like is None else f"{got.per_job - like.per_job:+,.0f}",
+            ]
+        )
+    print(f"# Per-job instructions (valgrind's callgrind, user space): no-op, one connection, {jobs} jobs a server")
+    print(f"# {versions('gpuserve')}; runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)")
+    headers = ["handler", "jobs", "409s retried", "instructions per job", "vs hand-written"]
+    headers += ["vs hand-written of its kind", "instructions beyond it"]
+    print(table(headers, rows))
+    if args.json:
+        out = [{**asdict(counts[case.name]), "per_job": counts[case.name].per_job, "like": case.like} for case in cases]
+        args.json.write_text(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
