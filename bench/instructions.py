@@ -5,10 +5,12 @@ Each row's platform server (RunPod's `--rp_serve_api`, cog's HTTP server and its
 callgrind with counting off while it starts and takes --warmup jobs; then counting is switched on in each of its
 processes (valgrind's vgdb: `instrumentation on`) for --jobs jobs sent one at a time on one connection, and the
 counts are dumped. A job's instructions are the server's, all its processes together, divided by the jobs answered
-2xx (cog answers 409 to a prediction sent before its slot is free again: its jobs are sent 2 ms apart, and a 409 is
-retried and counted apart). Counts are of user space only: the kernel's share of a job (its loopback TCP, the same
-for every row) is not in them, so a difference is a larger share here than of a whole job's CPU. They repeat to
-within about 0.1% (the A/A row) whatever else the machine runs, so two servers are counted at once.
+2xx (cog answers 409 to a prediction sent before its slot is free again: its jobs are sent 2 ms apart, a 409 is
+retried, and the table shows how many; their work is in the count). Counts are of user space only: the kernel's
+share of a job (its loopback TCP, the same for every row) is not in them, so a difference is a larger share here
+than of a whole job's CPU. The A/A rows were 0.998x-1.001x in three runs, and a row moved by up to 0.3% from one
+run to the next; the machine's load reaches a count only through the work a server does while it waits (its
+timers: about 0.2 million instructions a second, a few thousand a job), so two servers are counted at once.
 
 Each gpuserve row is compared with the hand-written baseline and with the hand-written handler of its own kind
 (`like`): an async predict with an async handler or `async def run()`, a sync one with a sync handler or `run()`.
@@ -25,6 +27,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -123,16 +126,33 @@ def monitor(pids: Sequence[str], command: str) -> None:
     """A callgrind monitor command (`instrumentation on`, `dump`) to each process, through valgrind's vgdb, which
     waits for it to be done (forcing a process blocked in a system call to take it)."""
     for pid in pids:
-        subprocess.run(["vgdb", f"--pid={pid}", *command.split()], check=True, capture_output=True, timeout=120)
+        done = subprocess.run(["vgdb", f"--pid={pid}", *command.split()], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"vgdb --pid={pid} {command}: exit {done.returncode}: {done.stderr[-2000:]}")
+
+
+def under_callgrind(out: Path) -> list[str]:
+    """The processes under callgrind writing to `out`: the server's, its workers too."""
+    found = subprocess.run(["pgrep", "-f", "--", f"callgrind-out-file={out}/"], capture_output=True, text=True)
+    return sorted(found.stdout.split())
 
 
 def counted_pids(out: Path) -> list[str]:
-    """The server's processes under callgrind: those writing to `out` (each of its processes, the workers too)."""
-    found = subprocess.run(["pgrep", "-f", "--", f"callgrind-out-file={out}/"], capture_output=True, text=True)
-    pids = found.stdout.split()
+    pids = under_callgrind(out)
     if not pids:
         raise RuntimeError(f"no process under callgrind writes to {out}")
     return pids
+
+
+def ended(out: Path, seconds: float = 30.0) -> None:
+    """Wait for every process writing to `out` to exit (a worker writes its last counts as it does), then kill
+    those left: none outlives its case."""
+    deadline = time.monotonic() + seconds
+    while (left := under_callgrind(out)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def dumped_instructions(out: Path, pids: Sequence[str], timeout: float = 60.0) -> int:
@@ -160,7 +180,7 @@ def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
     """The case's server under callgrind: counting off through its start and `warmup` jobs, on for `jobs`."""
     python = platform_python(case.platform, directory)
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="bench-callgrind-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-callgrind-", ignore_cleanup_errors=True) as tmp:
         out = Path(tmp)
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes"]
         command += [f"--callgrind-out-file={out}/cg.%p", python]
@@ -175,6 +195,7 @@ def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
             ready, path = ("/health-check", b'"READY"'), "/predictions"
         pause = COG_PAUSE if case.platform == "cog" else 0.0
         with contextlib.ExitStack() as stack:
+            stack.callback(ended, out)  # after the server is stopped
             stack.enter_context(
                 server(
                     case.name,
@@ -192,6 +213,8 @@ def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
             pids = counted_pids(out)
             monitor(pids, "instrumentation on")
             busy = send(port, path, jobs, pause)
+            if (now := under_callgrind(out)) != pids:  # one that started meanwhile was not counted, one gone is lost
+                raise RuntimeError(f"{case.name}: its processes changed while counted: {pids} -> {now}")
             monitor(pids, "dump")
             return Count(case.name, jobs, busy, dumped_instructions(out, pids))
 
@@ -219,7 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers = min(2, len(os.sched_getaffinity(0)))  # counts do not depend on what else runs
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(count, case, built[(case.platform, case.model)], jobs, warmup) for case in cases]
-            counts = {count.case: count for count in (future.result() for future in futures)}
+            try:
+                counts = {count.case: count for count in (future.result() for future in futures)}
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # a failed case ends the run, not after minutes of the others
+                raise
     rows = []
     for case in cases:
         got = counts[case.name]

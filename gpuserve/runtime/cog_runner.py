@@ -201,7 +201,13 @@ class CogBridge:
 
     def _predict(self, value: Any) -> Any:
         """host.predict() of a validated value; for a bare model its call() and encode(), one frame less."""
-        return self.host.encode(self.host.call(value)) if self._bare_sync else self.host.predict(value)
+        if not self._bare_sync:
+            return self.host.predict(value)
+        try:
+            output = self.host.call(value)
+        except Exception as exc:
+            raise exc from None  # the model's own, its chain cut as _original() cuts it on the other paths
+        return self.host.encode(output)
 
     def _on_a_loop(self, inputs: dict[str, Any]) -> Any:
         """An async predict from sync run(), on an idle event loop kept between predictions: coglet runs each
@@ -233,8 +239,13 @@ class CogBridge:
         self.drain.running[task] = asyncio.get_running_loop()
         try:
             self.drain.check()  # after joining `running`: the drain cancels it, or this sees the deadline
-            if self._bare_async:  # the model's coroutine in this task; its exceptions its own, as _original() gives
-                output = self.host.encode(await self.host.call(self._valid(inputs)))
+            if self._bare_async:  # the model's coroutine in this task, no apredict() frame
+                value = self._valid(inputs)
+                try:
+                    result = await self.host.call(value)
+                except Exception as exc:
+                    raise exc from None  # the model's own, its chain cut as _original() cuts it on the other paths
+                output = self.host.encode(result)
             else:
                 output = await self.host.apredict(self._valid(inputs))
             status = "succeeded"

@@ -249,10 +249,9 @@ class RunpodWorker:
 
     def _without_loop(self, value: Any) -> Any:
         running = asyncio._get_running_loop()  # public: in asyncio.__all__
-        policy = asyncio.get_event_loop_policy()  # once: asyncio.set_event_loop() looks it up at each call
         try:  # unset inside the try: the finally sets it back, whatever lands in between
             asyncio._set_running_loop(None)
-            policy.set_event_loop(None)
+            asyncio.set_event_loop(None)
             if not self._bare_here:
                 return self.host.predict(value)
             try:
@@ -262,7 +261,7 @@ class RunpodWorker:
             return self.host.encode(output)
         finally:
             asyncio._set_running_loop(running)
-            policy.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
+            asyncio.set_event_loop(running)  # asyncio.run() made it the thread's loop; a nested one unset it
 
     def _check_deadline(self) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,7 @@ def test_handlers_measure_runpod_and_cog_against_hand_written(tmp_path: Path) ->
     assert all(len(r["time_ratios"]) == 1 for r in results), results  # --quick: one round
 
 
+@pytest.mark.skipif(shutil.which("vgdb") is None, reason="valgrind is not installed (Debian's package valgrind)")
 def test_instructions_are_counted_for_every_row_and_compared_with_the_hand_written_of_its_kind(
     tmp_path: Path,
 ) -> None:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -330,6 +331,34 @@ def _outcome(bridge: CogBridge, inputs: dict[str, Any]) -> Any:
 def test_cog_predicts_from_thread_after_thread(cls: Any) -> None:
     bridge = cog(cls)
     assert [in_a_thread(bridge, {"tag": tag, "seconds": None}) for tag in "abc"] == ["a", "b", "c"]
+
+
+@gpuserve.model(name="fails-bare")
+class FailsBare:
+    def predict(self, text: str) -> str:
+        raise ValueError(f"bad {text}") from KeyError(text)
+
+
+@gpuserve.model(name="fails-bare-async")
+class FailsBareAsync:
+    async def predict(self, text: str) -> str:
+        raise ValueError(f"bad {text}") from KeyError(text)
+
+
+@gpuserve.model(name="fails-streaming")
+class FailsStreaming:  # not bare: its predict goes through host.predict() and PredictFailed
+    def predict(self, text: str) -> Iterator[str]:
+        raise ValueError(f"bad {text}") from KeyError(text)
+        yield text
+
+
+@pytest.mark.parametrize("cls", [FailsBare, FailsBareAsync, FailsStreaming], ids=["sync", "async", "not-bare"])
+def test_cog_prediction_raises_the_models_own_exception_with_its_chain_cut(cls: Any) -> None:
+    bridge = cog(cls)
+    assert bridge.host.bare is (cls is not FailsStreaming)
+    raised = _outcome(bridge, {"text": "x"})
+    assert (type(raised), str(raised)) == (ValueError, "bad x")
+    assert raised.__cause__ is None and raised.__suppress_context__
 
 
 @gpuserve.model(name="leaves-a-task")
