@@ -8,7 +8,7 @@ counts are dumped. A job's instructions are the server's, all its processes toge
 2xx (cog answers 409 to a prediction sent before its slot is free again: its jobs are sent 2 ms apart, a 409 is
 retried, and the table shows how many; their work is in the count). Counts are of user space only: the kernel's
 share of a job (its loopback TCP, the same for every row) is not in them, so a difference is a larger share here
-than of a whole job's CPU. The A/A rows were 0.998x-1.001x in three runs, and a row moved by up to 0.3% from one
+than of a whole job's CPU. The A/A rows were 0.998x-1.001x in four runs, and a row moved by up to 0.3% from one
 run to the next; the machine's load reaches a count only through the work a server does while it waits (its
 timers: about 0.2 million instructions a second, a few thousand a job), so two servers are counted at once.
 
