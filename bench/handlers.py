@@ -269,26 +269,29 @@ def inside_file(case: Case, into: Path) -> Path:
     return into / ("inside-" + "".join(c if c.isalnum() else "_" for c in case.name) + ".txt")
 
 
+def local_server(
+    platform: str, python: str, port: int, entry: str
+) -> tuple[list[str], dict[str, str], tuple[str, bytes], str]:
+    """The platform's local server for `entry` (RunPod: a handler file; cog: "file.py:Runner") on `port`: the
+    arguments after `python`, its environment, its readiness path and body, and the path a job is sent to."""
+    if platform == "runpod":
+        arguments = [entry, "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
+        return arguments, {}, ("/openapi.json", b""), "/runsync"
+    bin_dir = str(Path(python).parent)
+    env = {"PORT": str(port), "COG_PREDICT_TYPE_STUB": entry, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return ["-m", "cog.server.http", "--host", "127.0.0.1"], env, ("/health-check", b'"READY"'), "/predictions"
+
+
 def start(case: Case, directory: Path, stack: contextlib.ExitStack, inside: Path, buffered: bool = False) -> Running:
     """The case's platform server, its handler or run() timed into `inside`, started (stopped when `stack`
     closes) and checked to answer the no-op."""
     server_cpus, _ = cpus()
     python = platform_python(case.platform, directory)
     port = free_port()
-    env = {"BENCH_INSIDE_ENTRY": case.entry, "BENCH_INSIDE_OUT": str(inside)}
-    if case.platform == "runpod":
-        command = [python, "timed_handler.py", "--rp_serve_api", "--rp_api_host", "127.0.0.1"]
-        command += ["--rp_api_port", str(port)]
-        ready, path = ("/openapi.json", b""), "/runsync"
-    else:
-        command = [python, "-m", "cog.server.http", "--host", "127.0.0.1"]
-        bin_dir = str(Path(python).parent)
-        env |= {
-            "PORT": str(port),
-            "COG_PREDICT_TYPE_STUB": "timed_runner.py:Runner",
-            "PATH": f"{bin_dir}:/usr/bin:/bin",
-        }
-        ready, path = ("/health-check", b'"READY"'), "/predictions"
+    entry = "timed_handler.py" if case.platform == "runpod" else "timed_runner.py:Runner"
+    arguments, env, ready, path = local_server(case.platform, python, port, entry)
+    command = [python, *arguments]
+    env |= {"BENCH_INSIDE_ENTRY": case.entry, "BENCH_INSIDE_OUT": str(inside)}
     running = stack.enter_context(
         server(
             case.name,

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from _harness import free_port, server, table, versions
-from handlers import AS_DEPLOYED, BODY, build, platform_python
+from handlers import AS_DEPLOYED, BODY, build, local_server, platform_python
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gpuserve.adapters._common import PINS  # noqa: E402
@@ -182,17 +182,10 @@ def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-", ignore_cleanup_errors=True) as tmp:
         out = Path(tmp)
+        arguments, env, ready, path = local_server(case.platform, python, port, case.entry)
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes"]
-        command += [f"--callgrind-out-file={out}/cg.%p", python]
-        env = {**AS_DEPLOYED, "PYTHONHASHSEED": "0"}  # the same hashes in every process: counts that repeat
-        if case.platform == "runpod":
-            command += [case.entry, "--rp_serve_api", "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)]
-            ready, path = ("/openapi.json", b""), "/runsync"
-        else:
-            command += ["-m", "cog.server.http", "--host", "127.0.0.1"]
-            bin_dir = str(Path(python).parent)
-            env |= {"PORT": str(port), "COG_PREDICT_TYPE_STUB": case.entry, "PATH": f"{bin_dir}:/usr/bin:/bin"}
-            ready, path = ("/health-check", b'"READY"'), "/predictions"
+        command += [f"--callgrind-out-file={out}/cg.%p", python, *arguments]
+        env |= {**AS_DEPLOYED, "PYTHONHASHSEED": "0"}  # the same hashes in every process: counts that repeat
         pause = COG_PAUSE if case.platform == "cog" else 0.0
         with contextlib.ExitStack() as stack:
             stack.callback(ended, out)  # after the server is stopped
