@@ -420,6 +420,7 @@ class ModelHost:
 
     @property
     def bare_async(self) -> bool:
+        """bare, and async: the caller awaits call() in its own task."""
         return self.signature.is_async and self.bare
 
     def call(self, value: BaseModel) -> Any:
