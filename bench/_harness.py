@@ -359,8 +359,9 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def versions(*packages: str) -> str:
-    """One line naming the machine, Python and the given packages' versions."""
+def versions(*packages: str, load: str | None = None) -> str:
+    """One line naming the machine, Python, the load generator (`load`, where the script has its own) and the
+    given packages' versions."""
     from importlib import metadata
 
     found = []
@@ -377,7 +378,7 @@ def versions(*packages: str) -> str:
                 break
     return (
         f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
-        f"load generator {load_generator()}; " + ", ".join(found)
+        f"load generator {load or load_generator()}; " + ", ".join(found)
     )
 
 

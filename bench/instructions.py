@@ -1,5 +1,5 @@
-"""Per-job instructions on RunPod and cog, counted by valgrind's callgrind: the rows of bench/handlers.py, without
-the noise of timing them.
+"""Per-job instructions on RunPod and cog, and per-request ones of `gpuserve serve` and hand-written FastAPI, counted
+by valgrind's callgrind: the rows of bench/handlers.py and bench/serving.py, without the noise of timing them.
 
 Each row's platform server (RunPod's `--rp_serve_api`, cog's HTTP server and its worker process) runs under
 callgrind with counting off while it starts and takes --warmup jobs; then counting is switched on in each of its
@@ -12,15 +12,21 @@ than of a whole job's CPU. The A/A rows were 0.998x-1.001x in four runs, and a r
 run to the next; the machine's load reaches a count only through the work a server does while it waits (its
 timers: about 0.2 million instructions a second, a few thousand a job), so two servers are counted at once.
 
-Each gpuserve row is compared with the hand-written baseline and with the hand-written handler of its own kind
-(`like`): an async predict with an async handler or `async def run()`, a sync one with a sync handler or `run()`.
+The serving rows (`serve`: gpuserve serve and the FastAPI app of bench/serving.py, each with an async and a sync
+no-op) are counted so at one connection and at 64, where the requests are sent at once, each connection sending
+its share one after another (a few jobs more or less: the count is exact, every request answered).
 
-    python bench/instructions.py [--jobs 5000] [--warmup 300] [--only runpod|cog] [--quick] [--json FILE]
+Each gpuserve row is compared with the hand-written baseline and with the hand-written handler of its own kind
+(`like`): an async predict with an async handler, `async def run()` or endpoint, a sync one with a sync handler,
+`run()` or endpoint.
+
+    python bench/instructions.py [--jobs 5000] [--warmup 300] [--only runpod|cog|serve] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import contextlib
 import http.client
@@ -36,8 +42,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from _harness import free_port, server, table, versions
+from _harness import ROOT, free_port, server, table, versions
 from handlers import AS_DEPLOYED, BODY, build, local_server, platform_python
+from serving import CONTENDERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gpuserve.adapters._common import PINS  # noqa: E402
@@ -59,11 +66,12 @@ if __name__ == "__main__":
 @dataclass(frozen=True)
 class Case:
     name: str
-    platform: str  # "runpod" or "cog"
-    entry: str  # the handler file (runpod) or "file.py:Runner" (cog)
+    platform: str  # "runpod", "cog" or "serve"
+    entry: str  # the handler file (runpod), "file.py:Runner" (cog), or a bench/serving.py contender (serve)
     model: str = "Noop"  # of bench/apps/noop.py: Noop (async predict) or NoopSync
     like: str = ""  # the hand-written row of the same kind; "" for a hand-written row
-    baseline: bool = False
+    baseline: bool = False  # the hand-written row the others of its platform and connections are set against
+    connections: int = 1
 
 
 SYNC_HANDLER = "RunPod hand-written, sync handler"
@@ -78,6 +86,36 @@ CASES = (
     Case("cog hand-written, async run()", "cog", "minimal_async_runner.py:Runner"),
     Case("cog gpuserve (async predict)", "cog", "runner.py:Runner", like="cog hand-written, async run()"),
     Case("cog gpuserve (sync predict)", "cog", "runner.py:Runner", "NoopSync", like="cog hand-written"),
+    *(
+        case
+        for n in (1, 64)
+        for case in (
+            Case(f"FastAPI hand-written, {n} conn.", "serve", "FastAPI", baseline=True, connections=n),
+            Case(
+                f"FastAPI hand-written again (A/A), {n} conn.",
+                "serve",
+                "FastAPI",
+                like=f"FastAPI hand-written, {n} conn.",
+                connections=n,
+            ),
+            Case(f"FastAPI hand-written, sync endpoint, {n} conn.", "serve", "FastAPI sync", connections=n),
+            Case(
+                f"gpuserve serve (async predict), {n} conn.",
+                "serve",
+                "gpuserve",
+                like=f"FastAPI hand-written, {n} conn.",
+                connections=n,
+            ),
+            Case(
+                f"gpuserve serve (sync predict), {n} conn.",
+                "serve",
+                "gpuserve sync",
+                "NoopSync",
+                like=f"FastAPI hand-written, sync endpoint, {n} conn.",
+                connections=n,
+            ),
+        )
+    ),
 )
 
 
@@ -120,6 +158,31 @@ def send(port: int, path: str, jobs: int, pause: float) -> int:
     finally:
         connection.close()
     return busy
+
+
+def send_at_once(port: int, path: str, each: int, connections: int) -> None:
+    """`each` requests on each of `connections` keep-alive connections, the connections at once; every answer
+    checked (200, the no-op's output)."""
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        request = f"{head}Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY
+        try:
+            for _ in range(each):
+                writer.write(request)
+                status, *headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                length = next(int(h.split(":")[1]) for h in headers if h.lower().startswith("content-length:"))
+                text = await reader.readexactly(length)
+                if not status.startswith("HTTP/1.1 200") or json.loads(text).get("output") != "hi":
+                    raise RuntimeError(f"answered {status} {text[:300]!r}")
+        finally:
+            writer.close()
+
+    async def all_of_them() -> None:
+        await asyncio.wait_for(asyncio.gather(*(one() for _ in range(connections))), timeout=1200)
+
+    asyncio.run(all_of_them())
 
 
 def monitor(pids: Sequence[str], command: str) -> None:
@@ -176,13 +239,25 @@ def _summary(dump: Path) -> int | None:
     return None
 
 
+def serving_server(contender: str, port: int) -> tuple[list[str], dict[str, str], tuple[str, bytes], str]:
+    """A bench/serving.py contender, as local_server() gives a platform's: its arguments, environment, readiness
+    and the path a request is sent to (run from the project's root, with the bench's own Python)."""
+    found = next(c for c in CONTENDERS if c.name == contender)
+    return [str(port) if a == "PORT" else a for a in found.args], {}, ("/health", b""), "/predict"
+
+
 def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
-    """The case's server under callgrind: counting off through its start and `warmup` jobs, on for `jobs`."""
-    python = platform_python(case.platform, directory)
+    """The case's server under callgrind: counting off through its start and `warmup` jobs, on for `jobs` (sent
+    over the case's connections, so a few more or fewer: `jobs` rounded to a multiple of them)."""
+    serve = case.platform == "serve"
+    python = sys.executable if serve else platform_python(case.platform, directory)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-callgrind-", ignore_cleanup_errors=True) as tmp:
         out = Path(tmp)
-        arguments, env, ready, path = local_server(case.platform, python, port, case.entry)
+        if serve:
+            arguments, env, ready, path = serving_server(case.entry, port)
+        else:
+            arguments, env, ready, path = local_server(case.platform, python, port, case.entry)
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes"]
         command += [f"--callgrind-out-file={out}/cg.%p", python, *arguments]
         env |= {**AS_DEPLOYED, "PYTHONHASHSEED": "0"}  # the same hashes in every process: counts that repeat
@@ -202,21 +277,27 @@ def count(case: Case, directory: Path, jobs: int, warmup: int) -> Count:
                     timeout=600.0,  # a start under valgrind: ten times slower, or more
                 )
             )
-            send(port, path, warmup, pause)
+            each = max(1, round(jobs / case.connections))
+            if case.connections == 1:
+                send(port, path, warmup, pause)
+            else:  # as many at once as counted: the pools and buffers they need are made before
+                send_at_once(port, path, max(1, round(warmup / case.connections)), case.connections)
             pids = counted_pids(out)
             monitor(pids, "instrumentation on")
-            busy = send(port, path, jobs, pause)
+            busy = send(port, path, jobs, pause) if case.connections == 1 else 0
+            if case.connections > 1:
+                send_at_once(port, path, each, case.connections)
             if (now := under_callgrind(out)) != pids:  # one that started meanwhile was not counted, one gone is lost
                 raise RuntimeError(f"{case.name}: its processes changed while counted: {pids} -> {now}")
             monitor(pids, "dump")
-            return Count(case.name, jobs, busy, dumped_instructions(out, pids))
+            return Count(case.name, each * case.connections, busy, dumped_instructions(out, pids))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=5000, help="jobs counted a server")
     parser.add_argument("--warmup", type=int, default=300, help="jobs each server takes before counting")
-    parser.add_argument("--only", help="a platform to count alone: runpod or cog")
+    parser.add_argument("--only", help="a platform to count alone: runpod, cog or serve")
     parser.add_argument("--quick", action="store_true", help="a few jobs: only shows the script works")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -227,11 +308,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = [case for case in CASES if args.only in (None, case.platform)]
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         built = {}
-        for platform, model in sorted({(case.platform, case.model) for case in cases}):
+        for platform, model in sorted({(case.platform, case.model) for case in cases if case.platform != "serve"}):
             built[(platform, model)] = directory = build(platform, model, Path(tmp))
             (directory / "minimal_sync_handler.py").write_text(RUNPOD_MINIMAL_SYNC)
         for case in cases:  # each platform's virtualenv made once, before servers start two at a time
-            platform_python(case.platform, built[(case.platform, case.model)])
+            if case.platform == "serve":
+                built[(case.platform, case.model)] = ROOT
+            else:
+                platform_python(case.platform, built[(case.platform, case.model)])
         workers = min(2, len(os.sched_getaffinity(0)))  # counts do not depend on what else runs
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(count, case, built[(case.platform, case.model)], jobs, warmup) for case in cases]
@@ -243,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for case in cases:
         got = counts[case.name]
-        base = counts[next(c.name for c in cases if c.platform == case.platform and c.baseline)]
+        group = (case.platform, case.connections)
+        base = counts[next(c.name for c in cases if (c.platform, c.connections) == group and c.baseline)]
         like = counts[case.like] if case.like else None
         rows.append(
             [
@@ -256,13 +341,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "-" if like is None else f"{got.per_job - like.per_job:+,.0f}",
             ]
         )
-    print(f"# Per-job instructions (valgrind's callgrind, user space): no-op, one connection, {jobs} jobs a server")
-    print(f"# {versions('gpuserve')}; runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)")
-    headers = ["handler", "jobs", "409s retried", "instructions per job", "vs hand-written"]
+    print(f"# Instructions a job or request (valgrind's callgrind, user space): no-op, {jobs} a server")
+    platforms = f"runpod {PINS['runpod']}, cog {PINS['cog']} (their local runtimes)"
+    client = "this script's (http.client; asyncio streams at 64 connections)"
+    print(f"# {versions('gpuserve', 'fastapi', 'uvicorn', 'uvloop', 'httptools', load=client)}; {platforms}")
+    headers = ["handler or server", "jobs", "409s retried", "instructions per job", "vs hand-written"]
     headers += ["vs hand-written of its kind", "instructions beyond it"]
     print(table(headers, rows))
     if args.json:
-        out = [{**asdict(counts[case.name]), "per_job": counts[case.name].per_job, "like": case.like} for case in cases]
+        out = [
+            {**asdict(counts[c.name]), "per_job": counts[c.name].per_job, "like": c.like, "connections": c.connections}
+            for c in cases
+        ]
         args.json.write_text(json.dumps(out))
     return 0
 

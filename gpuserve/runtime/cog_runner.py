@@ -143,14 +143,15 @@ class CogBridge:
         """One log line per prediction, with coglet's prediction id as the request id."""
         if not logs.log.isEnabledFor(logging.INFO):  # cog's worker logs at WARNING unless told otherwise
             return
-        logs.request(
-            request_id=prediction_id(),
-            model=self.host.spec.name,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            queue_ms=None,
-            batch_size=1,
-        )
+        fields = {
+            "request_id": prediction_id(),
+            "model": self.host.spec.name,
+            "status": status,
+            "duration_ms": logs.ms(time.perf_counter() - started),
+            "queue_ms": None,
+            "batch_size": 1,
+        }
+        logs.request(fields)
 
     @contextlib.contextmanager
     def _logged(self) -> Iterator[None]:

@@ -114,17 +114,17 @@ class Front:
             queue = state.get("queue_seconds")
             batch = getattr(state.get("job"), "batch_size", None)  # inputs in the predict call that answered it
             self.metrics.observe(path=path, status=status, seconds=seconds, queue_seconds=queue, batch_size=batch)
-            logs.request(
-                quiet=path in logs.QUIET_PATHS,
-                request_id=request_id,
-                model=self.model,
-                method=method,
-                path=path,
-                status=status,
-                duration_ms=round(seconds * 1000, 3),
-                queue_ms=None if queue is None else round(queue * 1000, 3),
-                batch_size=batch,
-            )
+            fields = {
+                "request_id": request_id,
+                "model": self.model,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": logs.ms(seconds),
+                "queue_ms": None if queue is None else logs.ms(queue),
+                "batch_size": batch,
+            }
+            logs.request(fields, quiet=path in logs.QUIET_PATHS)
             if span is not None:
                 end_span(span, status=status, request_id=request_id, queue_seconds=queue)
 

@@ -347,15 +347,15 @@ class RunpodWorker:
     ) -> None:
         """The job's request log line, with RunPod's job id as the request id, written with others after RunPod
         sends the answer (`loop`: the one running the job)."""
-        logs.request(
-            request_id=str(job.get("id")),
-            model=self.host.spec.name,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            queue_ms=None,
-            batch_size=batch_size,
-            loop=loop,  # after RunPod sends the answer, not before (docs/benchmarks.md)
-        )
+        fields = {
+            "request_id": str(job.get("id")),
+            "model": self.host.spec.name,
+            "status": status,
+            "duration_ms": logs.ms(time.perf_counter() - started),
+            "queue_ms": None,
+            "batch_size": batch_size,
+        }
+        logs.request(fields, loop=loop)  # after RunPod sends the answer, not before (docs/benchmarks.md)
 
     async def _job_events(self, job: dict[str, Any], started: list[Job]) -> AsyncIterator[Event]:
         """The job's outputs as events; an error event carries RunPod's {"error": ...} and ends it."""

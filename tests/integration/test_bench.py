@@ -60,11 +60,14 @@ def test_instructions_are_counted_for_every_row_and_compared_with_the_hand_writt
 ) -> None:
     table, results = run_quick("instructions.py", tmp_path)
     assert isinstance(results, list)
-    assert {r["case"].split()[0] for r in results} == {"RunPod", "cog"} and len(results) == 10
-    assert all(r["jobs"] == 20 and r["per_job"] > 100_000 for r in results), results  # a no-op job: ~900k here
+    assert {r["case"].split()[0] for r in results} == {"RunPod", "cog", "FastAPI", "gpuserve"} and len(results) == 20
+    assert {r["connections"] for r in results} == {1, 64}
+    # --quick: 20 jobs, or one on each of 64 connections; a no-op job or request is 400k-1M instructions here
+    assert all(r["jobs"] == max(20, r["connections"]) and r["per_job"] > 100_000 for r in results), results
     likes = {r["case"]: r["like"] for r in results}
     assert likes["RunPod gpuserve (sync predict)"] == "RunPod hand-written, sync handler"
     assert likes["cog gpuserve (async predict)"] == "cog hand-written, async run()"
+    assert likes["gpuserve serve (sync predict), 64 conn."] == "FastAPI hand-written, sync endpoint, 64 conn."
     assert "instructions per job" in table and "vs hand-written of its kind" in table
 
 

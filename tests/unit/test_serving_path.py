@@ -178,15 +178,19 @@ def request_ids(stream: io.StringIO) -> list[str]:
 def test_request_line_written_directly_is_the_formatters_line(
     request_stream: CountedWrites, caplog: pytest.LogCaptureFixture
 ) -> None:
-    logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, queue_ms=None, batch_size=1)
+    fields = {"request_id": "r-1", "model": "m", "status": 200, "duration_ms": 1.5, "queue_ms": None, "batch_size": 1}
+    logs.request(dict(fields))
     assert caplog.records == []  # no LogRecord: written directly
     line = json.loads(request_stream.getvalue())
-    fields = {"event": "request", "request_id": "r-1", "model": "m", "status": 200}
-    fields |= {"duration_ms": 1.5, "queue_ms": None, "batch_size": 1}
+    fields = {"event": "request", **fields}
     record = logging.makeLogRecord({"name": "gpuserve.requests", "levelno": logging.INFO, "levelname": "INFO"})
     record.__dict__["fields"] = fields
     expected = json.loads(logs.RequestFormatter(as_json=True).format(record))
     assert {k: v for k, v in line.items() if k != "time"} == {k: v for k, v in expected.items() if k != "time"}
+
+
+def test_request_line_milliseconds_are_rounded_to_the_microsecond() -> None:
+    assert [logs.ms(0.0123456789), logs.ms(2.0), logs.ms(0.0)] == [12.346, 2000.0, 0.0]
 
 
 async def next_flush() -> None:
@@ -196,7 +200,7 @@ async def next_flush() -> None:
 
 def deferred(request_id: str) -> None:
     """A request line deferred on the running loop, as RunPod's worker logs its jobs'."""
-    logs.request(request_id=request_id, model="m", status=200, loop=asyncio.get_running_loop())
+    logs.request({"request_id": request_id, "model": "m", "status": 200}, loop=asyncio.get_running_loop())
 
 
 def test_deferred_lines_of_turns_apart_are_written_together_once_flush_seconds_pass(
@@ -230,6 +234,32 @@ def test_deferred_lines_reaching_flush_lines_are_written_at_the_next_turn(
         return request_stream.getvalue()
 
     assert request_ids(io.StringIO(asyncio.run(requests()))) == ["r-1", "r-2", "r-3"]
+    assert request_stream.writes == 1
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+@pytest.mark.parametrize("quiet", [False, True], ids=["info", "debug"])
+def test_deferred_lines_are_what_the_formatter_makes_of_each_line_written_at_once(
+    request_stream: CountedWrites, monkeypatch: pytest.MonkeyPatch, as_json: bool, quiet: bool
+) -> None:
+    formatter = logs.RequestFormatter(as_json)
+    assert logs._ours is not None
+    logs._ours.setFormatter(formatter)
+    logs.log.setLevel(logging.DEBUG)
+    monkeypatch.setattr(time, "time", lambda: 1000.25)
+    lines = [
+        {"request_id": "r-1", "model": "m", "status": 200, "duration_ms": 1.5, "queue_ms": None, "batch_size": 1},
+        {"request_id": 'r-"\u00e9\n', "model": "m", "status": "failed", "duration_ms": 0.001, "batch_size": None},
+    ]
+
+    async def deferred_lines() -> None:
+        for fields in lines:
+            logs.request(fields, quiet=quiet, loop=asyncio.get_running_loop())
+        await next_flush()
+
+    asyncio.run(deferred_lines())
+    level = "DEBUG" if quiet else "INFO"
+    assert request_stream.getvalue() == "".join(formatter.line(level, 1000.25, f, "request") + "\n" for f in lines)
     assert request_stream.writes == 1
 
 
@@ -340,7 +370,7 @@ def test_deferred_line_of_a_loop_stopped_before_its_flush_is_written_by_flush_al
     loop = asyncio.new_event_loop()
 
     def log_and_stop() -> None:
-        logs.request(request_id="r-1", model="m", status=200, duration_ms=1.5, loop=loop)
+        logs.request({"request_id": "r-1", "model": "m", "status": 200, "duration_ms": 1.5}, loop=loop)
         loop.stop()
 
     loop.call_soon(log_and_stop)
@@ -405,7 +435,7 @@ def test_deferred_line_of_a_loop_closed_before_its_next_turn_is_written_as_the_p
         "logs.log.setLevel(logging.INFO)\n"
         "loop = asyncio.new_event_loop()\n"
         "def log_and_stop():\n"
-        "    logs.request(request_id='r-1', model='m', status=200, loop=loop)\n"
+        "    logs.request({'request_id': 'r-1', 'model': 'm', 'status': 200}, loop=loop)\n"
         "    loop.stop()\n"
         "loop.call_soon(log_and_stop)\n"
         "loop.run_forever()\n"
