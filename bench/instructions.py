@@ -110,7 +110,6 @@ CASES = (
                 f"gpuserve serve (sync predict), {n} conn.",
                 "serve",
                 "gpuserve sync",
-                "NoopSync",
                 like=f"FastAPI hand-written, sync endpoint, {n} conn.",
                 connections=n,
             ),
@@ -160,27 +159,30 @@ def send(port: int, path: str, jobs: int, pause: float) -> int:
     return busy
 
 
-def send_at_once(port: int, path: str, each: int, connections: int) -> None:
+def send_at_once(port: int, path: str, each: int, connections: int, timeout: float = 120.0) -> None:
     """`each` requests on each of `connections` keep-alive connections, the connections at once; every answer
-    checked (200, the no-op's output)."""
+    checked (200, the no-op's output), each read given `timeout` seconds."""
 
     async def one() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
         head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         request = f"{head}Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY
         try:
             for _ in range(each):
                 writer.write(request)
-                status, *headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                length = next(int(h.split(":")[1]) for h in headers if h.lower().startswith("content-length:"))
-                text = await reader.readexactly(length)
-                if not status.startswith("HTTP/1.1 200") or json.loads(text).get("output") != "hi":
-                    raise RuntimeError(f"answered {status} {text[:300]!r}")
+                answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+                status, *lines = answer.decode("latin-1").split("\r\n")
+                headers = dict(line.lower().split(":", 1) for line in lines if ":" in line)
+                if not status.startswith("HTTP/1.1 200") or "content-length" not in headers:
+                    raise RuntimeError(f"port {port} answered {status!r} with headers {headers}")
+                text = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), timeout)
+                if json.loads(text).get("output") != "hi":
+                    raise RuntimeError(f"port {port} answered {status!r} {text[:300]!r}")
         finally:
             writer.close()
 
     async def all_of_them() -> None:
-        await asyncio.wait_for(asyncio.gather(*(one() for _ in range(connections))), timeout=1200)
+        await asyncio.gather(*(one() for _ in range(connections)))
 
     asyncio.run(all_of_them())
 
@@ -242,7 +244,9 @@ def _summary(dump: Path) -> int | None:
 def serving_server(contender: str, port: int) -> tuple[list[str], dict[str, str], tuple[str, bytes], str]:
     """A bench/serving.py contender, as local_server() gives a platform's: its arguments, environment, readiness
     and the path a request is sent to (run from the project's root, with the bench's own Python)."""
-    found = next(c for c in CONTENDERS if c.name == contender)
+    found = next((c for c in CONTENDERS if c.name == contender), None)
+    if found is None:
+        raise ValueError(f"no bench/serving.py contender {contender!r}; there are {[c.name for c in CONTENDERS]}")
     return [str(port) if a == "PORT" else a for a in found.args], {}, ("/health", b""), "/predict"
 
 

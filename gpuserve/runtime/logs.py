@@ -46,7 +46,8 @@ class RequestFormatter(logging.Formatter):
             second = int(created)
             head = '{"time":"' + self._stamp(second) + _MILLIS[int((created - second) * 1000)] + '","level":"'
             head += level.lower() + ('",' if event is None else '","event":"' + event + '",')  # event: ours, plain
-            return head + pydantic_core.to_json(fields, fallback=str).decode()[1:]  # json.dumps' compact form
+            body = pydantic_core.to_json(fields, fallback=str).decode()  # json.dumps' compact form
+            return head + body[1:] if len(body) > 2 else head[:-1] + "}"  # no fields: no comma before the brace
         if event is not None:
             fields = {"event": event, **fields}
         return f"{level} gpuserve: " + " ".join(f"{k}={v}" for k, v in fields.items())
@@ -65,14 +66,15 @@ class RequestFormatter(logging.Formatter):
                     parts += (self.line(_LEVEL_NAMES[level], created, fields, "request"), terminator)
                     continue
                 body = pydantic_core.to_json(fields, fallback=str).decode()
+                head = _HEADS[level]
+                second = int(created)
+                if second != stamped:
+                    stamped, stamp = second, self._stamp(second)
             except Exception:
                 unmade.append(line)
                 continue
-            second = int(created)
-            if second != stamped:
-                stamped, stamp = second, self._stamp(second)
-            parts += ('{"time":"', stamp, _MILLIS[int((created - second) * 1000)], _HEADS[level])
-            parts += (body[1:], terminator)
+            parts += ('{"time":"', stamp, _MILLIS[int((created - second) * 1000)])
+            parts += (head, body[1:], terminator) if len(body) > 2 else (head[:-1], "}", terminator)
         return "".join(parts), unmade
 
     def _stamp(self, second: int) -> str:
@@ -105,7 +107,7 @@ def configure(stream: Any = None) -> None:
 
 def ms(seconds: float) -> float:
     """A line's milliseconds, to the microsecond: round(seconds * 1000, 3) costs twice as many instructions (it
-    rounds through a decimal string)."""
+    rounds through a decimal string). For a finite duration (a perf_counter() difference)."""
     return round(seconds * 1e6) / 1e3
 
 

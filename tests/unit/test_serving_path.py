@@ -246,10 +246,14 @@ def test_deferred_lines_are_what_the_formatter_makes_of_each_line_written_at_onc
     assert logs._ours is not None
     logs._ours.setFormatter(formatter)
     logs.log.setLevel(logging.DEBUG)
-    monkeypatch.setattr(time, "time", lambda: 1000.25)
+    times = [1000.25, 1001.5, 1000.75, 1002.0]  # a second back and forth: each line keeps its own
+    clock = iter(times)
+    monkeypatch.setattr(time, "time", lambda: next(clock))
     lines = [
         {"request_id": "r-1", "model": "m", "status": 200, "duration_ms": 1.5, "queue_ms": None, "batch_size": 1},
         {"request_id": 'r-"\u00e9\n', "model": "m", "status": "failed", "duration_ms": 0.001, "batch_size": None},
+        {"request_id": "r-3"},
+        {},
     ]
 
     async def deferred_lines() -> None:
@@ -259,8 +263,12 @@ def test_deferred_lines_are_what_the_formatter_makes_of_each_line_written_at_onc
 
     asyncio.run(deferred_lines())
     level = "DEBUG" if quiet else "INFO"
-    assert request_stream.getvalue() == "".join(formatter.line(level, 1000.25, f, "request") + "\n" for f in lines)
+    made = [formatter.line(level, at, fields, "request") + "\n" for at, fields in zip(times, lines, strict=True)]
+    assert request_stream.getvalue() == "".join(made)
     assert request_stream.writes == 1
+    if as_json:
+        assert [json.loads(line)["time"][17:] for line in made] == ["40.250Z", "41.500Z", "40.750Z", "42.000Z"]
+        assert json.loads(made[3]) == {"time": "1970-01-01T00:16:42.000Z", "level": level.lower(), "event": "request"}
 
 
 def test_deferred_line_carries_the_time_it_was_logged_not_the_time_it_was_written(
