@@ -249,7 +249,7 @@ def test_deferred_lines_are_what_the_formatter_makes_of_each_line_written_at_onc
     times = [1000.25, 1001.5, 1000.75, 1002.0]  # a second back and forth: each line keeps its own
     clock = iter(times)
     monkeypatch.setattr(time, "time", lambda: next(clock))
-    lines = [
+    lines: list[dict[str, Any]] = [
         {"request_id": "r-1", "model": "m", "status": 200, "duration_ms": 1.5, "queue_ms": None, "batch_size": 1},
         {"request_id": 'r-"\u00e9\n', "model": "m", "status": "failed", "duration_ms": 0.001, "batch_size": None},
         {"request_id": "r-3"},
